@@ -1,0 +1,68 @@
+/**
+ * Merges a process's stdout and stderr into one ordered stream of chunks, with back-pressure: when
+ * the consumer (the gRPC stream to drover) is slow, the pipes are paused, so memory does not grow
+ * with the amount of output.
+ */
+import type { Readable } from "node:stream";
+
+export interface TaggedChunk {
+  stream: "stdout" | "stderr";
+  data: Uint8Array;
+}
+
+/** Chunks buffered before both pipes are paused. */
+const HIGH_WATER_CHUNKS = 16;
+
+export async function* mergeOutput(stdout: Readable, stderr: Readable): AsyncGenerator<TaggedChunk> {
+  const queue: TaggedChunk[] = [];
+  let open = 2;
+  let failure: unknown;
+  let wake: (() => void) | undefined;
+  const notify = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const attach = (stream: Readable, name: "stdout" | "stderr") => {
+    stream.on("data", (data: Uint8Array) => {
+      queue.push({ stream: name, data });
+      if (queue.length >= HIGH_WATER_CHUNKS) {
+        stdout.pause();
+        stderr.pause();
+      }
+      notify();
+    });
+    stream.once("end", () => {
+      open--;
+      notify();
+    });
+    stream.once("error", (err) => {
+      failure ??= err;
+      open--;
+      notify();
+    });
+  };
+  attach(stdout, "stdout");
+  attach(stderr, "stderr");
+  try {
+    for (;;) {
+      const next = queue.shift();
+      if (next) {
+        if (queue.length < HIGH_WATER_CHUNKS / 2) {
+          stdout.resume();
+          stderr.resume();
+        }
+        yield next;
+        continue;
+      }
+      if (open <= 0) break;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+    }
+    if (failure) throw failure;
+  } finally {
+    stdout.destroy();
+    stderr.destroy();
+  }
+}

@@ -1,0 +1,27 @@
+/**
+ * CI check: src/gen is exactly what `buf generate` makes from proto/ (after protobuf-es'
+ * scripts/gh-diffcheck.js). Regenerates in place, then asks git whether anything changed.
+ */
+import { join } from "node:path";
+
+const root = join(import.meta.dir, "..");
+const bin = join(root, "node_modules", ".bin");
+const env = { ...process.env, PATH: `${bin}:${process.env.PATH ?? ""}` };
+
+function run(cmd: string[]): string {
+  const result = Bun.spawnSync(cmd, { cwd: root, env, stdout: "pipe", stderr: "pipe" });
+  if (result.exitCode !== 0) {
+    console.error(`${cmd.join(" ")} failed:\n${result.stdout.toString()}${result.stderr.toString()}`);
+    process.exit(1);
+  }
+  return result.stdout.toString();
+}
+
+run([join(bin, "buf"), "lint"]);
+run([join(bin, "buf"), "generate"]);
+const changed = run(["git", "status", "--porcelain", "--", "src/gen"]).trim();
+if (changed) {
+  console.error(`src/gen is stale: run "npm run gen" and commit the result.\n${changed}`);
+  process.exit(1);
+}
+console.error("src/gen is current");

@@ -1,0 +1,64 @@
+/** `drover config check [--config F]`: print every problem with file:line; exit 78 on any error. */
+import { existsSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { checkConfigText } from "../config/check.ts";
+import { lookupConfig } from "../config/lookup.ts";
+import { formatProblem } from "../config/problems.ts";
+import { DroverError, ExitStatus } from "../errors.ts";
+import { executorPluginSpec } from "../plugin/resolve.ts";
+import { parseArgs } from "./args.ts";
+import { usageError } from "./usage.ts";
+
+export async function configCommand(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub !== "check")
+    throw usageError(
+      sub === undefined
+        ? "config needs a sub-command: check"
+        : `unknown config sub-command ${JSON.stringify(sub)}`,
+    );
+  const args = parseArgs(rest, { values: ["config"] });
+  if (args.positionals.length) throw usageError(`unexpected argument ${JSON.stringify(args.positionals[0])}`);
+  const explicitPath = args.values.get("config");
+  const location = lookupConfig(
+    {
+      ...(explicitPath === undefined ? {} : { explicitPath }),
+      env: process.env,
+      cwd: process.cwd(),
+      homeDir: homedir(),
+    },
+    existsSync,
+  );
+  if (location.kind === "builtin") {
+    process.stdout.write("no config file found: drover runs with its built-in defaults (one shell runner)\n");
+    return ExitStatus.ok;
+  }
+  let text: string;
+  try {
+    text = readFileSync(location.path, "utf8");
+  } catch (err) {
+    throw new DroverError(
+      "config_invalid",
+      `cannot read config file ${JSON.stringify(location.path)}: ${(err as Error).message}`,
+      { file: location.path },
+    );
+  }
+  const { config, problems } = checkConfigText(text, location.path);
+  const lines = problems.map((p) => `${p.severity}: ${formatProblem(p)}`);
+  // Problems only visible once runners are resolved (executors this build cannot run yet).
+  for (const runner of config?.runners ?? []) {
+    try {
+      executorPluginSpec(runner);
+    } catch (err) {
+      lines.push(`error: ${location.path}:${runner.line}: ${DroverError.from(err).shortMessage}`);
+    }
+  }
+  const errors = lines.filter((l) => l.startsWith("error:")).length;
+  for (const line of lines) process.stdout.write(`${line}\n`);
+  process.stdout.write(
+    errors
+      ? `${location.path}: ${errors} error(s)\n`
+      : `${location.path}: OK (${config?.runners.length ?? 0} runner(s))\n`,
+  );
+  return errors ? ExitStatus.config : ExitStatus.ok;
+}

@@ -1,0 +1,204 @@
+/**
+ * `drover exec`: run one or more jobs now, on this host, through one runner's executor, with the job
+ * log on stdout (SPEC §3).
+ */
+import { readFileSync } from "node:fs";
+import { loadConfig } from "../config/load.ts";
+import type { Config, RunnerConfig } from "../config/model.ts";
+import { formatProblem } from "../config/problems.ts";
+import { DroverError, ExitStatus } from "../errors.ts";
+import { adHocJob } from "../job/adhoc.ts";
+import { executorIdentity } from "../job/executor-identity.ts";
+import type { Job } from "../job/model.ts";
+import { parseJob } from "../job/parse.ts";
+import { exitStatusForResult, type JobResult } from "../job/result.ts";
+import { runJob } from "../job/runner.ts";
+import { SlotAllocator } from "../job/slots.ts";
+import { formatDuration, JobLog } from "../log/job-log.ts";
+import { createLogger, type Logger } from "../log/logger.ts";
+import { stdoutSink } from "../log/sinks.ts";
+import { PluginPool } from "../plugin/pool.ts";
+import { executorPluginSpec } from "../plugin/resolve.ts";
+import { killAllChildren, processTag } from "../process/child.ts";
+import { sweepTaggedProcesses } from "../process/sweep.ts";
+import { VERSION } from "../version.ts";
+import { parseArgs } from "./args.ts";
+import { trapStopSignals } from "./signals.ts";
+import { usageError } from "./usage.ts";
+
+export async function execCommand(
+  argv: string[],
+  options: { logLevel: string | undefined },
+): Promise<number> {
+  const args = parseArgs(argv, { values: ["config", "runner"] });
+  if (args.rest !== undefined && args.positionals.length) {
+    throw usageError("give either job files or `-- 'command' ...`, not both");
+  }
+  if (args.rest === undefined && !args.positionals.length)
+    throw usageError("exec needs a job file or `-- 'command' ...`");
+  if (args.rest !== undefined && !args.rest.length) throw usageError("exec -- needs at least one command");
+
+  const explicitPath = args.values.get("config");
+  const { config, warnings } = await loadConfig({
+    ...(explicitPath === undefined ? {} : { explicitPath }),
+    env: process.env,
+    cwd: process.cwd(),
+  });
+  const logger = createLogger({
+    level: options.logLevel ?? config.logLevel ?? "warn",
+    pretty: Boolean(process.stderr.isTTY),
+  });
+  for (const warning of warnings) logger.warn({ problem: formatProblem(warning) }, "configuration warning");
+  const runner = pickRunner(config, args.values.get("runner"));
+
+  // Every job is read and checked before anything runs.
+  const jobs: Job[] =
+    args.rest !== undefined
+      ? [adHocJob(args.rest, { cwd: process.cwd(), id: String(Date.now() % 1_000_000_000) })]
+      : args.positionals.map((file) => parseJob(readJobFile(file), file));
+  const spec = executorPluginSpec(runner);
+
+  const pool = new PluginPool({ logger, handshakeTimeoutMs: config.pluginHandshakeTimeoutMs });
+  const host = pool.host(spec);
+  const color = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
+  const sink = stdoutSink();
+  const identity = executorIdentity(runner);
+  const slots = new SlotAllocator();
+  const several = jobs.length > 1;
+  const signals = trapStopSignals(
+    () =>
+      process.stderr.write(
+        "\ndrover: cancelling (after_script and cleanup still run); press Ctrl-C again to abort\n",
+      ),
+    () => {
+      process.stderr.write("\ndrover: aborting\n");
+      pool.kill();
+      killAllChildren();
+    },
+  );
+
+  const results: JobResult[] = [];
+  try {
+    const limit = Math.max(1, Math.min(config.concurrent, runner.limit || Number.POSITIVE_INFINITY));
+    const usedKeys = new Set<string>();
+    await forEachLimited(jobs, limit, async (job) => {
+      let jobKey = job.id;
+      for (let n = 2; usedKeys.has(jobKey); n++) jobKey = `${job.id}-${n}`;
+      usedKeys.add(jobKey);
+      const log = new JobLog({
+        sink,
+        color,
+        limitBytes: runner.outputLimitBytes,
+        ...(several ? { prefix: `[${job.name}] ` } : {}),
+      });
+      const concurrentId = slots.take(runner.name);
+      const projectScope = `${runner.name}\0${job.projectPath}`;
+      const concurrentProjectId = slots.take(projectScope);
+      try {
+        const result = await runJob({
+          job,
+          jobKey,
+          runner,
+          executor: identity,
+          connect: () => host.executor(),
+          log,
+          logger: logger.child({ jobId: job.id }),
+          cancel: signals.cancel,
+          abort: signals.abort,
+          slots: { concurrentId, concurrentProjectId },
+          version: VERSION,
+        });
+        summarize(log, result);
+        results.push(result);
+      } finally {
+        slots.release(runner.name, concurrentId);
+        slots.release(projectScope, concurrentProjectId);
+      }
+    });
+  } finally {
+    signals.dispose();
+    await shutdownEverything(pool, logger);
+  }
+  return worstStatus(results);
+}
+
+function pickRunner(config: Config, name: string | undefined): RunnerConfig {
+  if (name === undefined) return config.runners[0]!;
+  const runner = config.runners.find((r) => r.name === name);
+  if (!runner) {
+    throw new DroverError(
+      "config_invalid",
+      `no runner named ${JSON.stringify(name)} in ${config.source ?? "the built-in configuration"}; runners: ${config.runners.map((r) => r.name).join(", ")}`,
+    );
+  }
+  return runner;
+}
+
+function readJobFile(file: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new DroverError(
+      "job_invalid",
+      `cannot read job file ${JSON.stringify(file)}: ${code === "ENOENT" ? "no such file" : String((err as Error).message)}`,
+      { file },
+    );
+  }
+}
+
+/** The last line of a job's log, GitLab style. */
+function summarize(log: JobLog, result: JobResult): void {
+  const took = formatDuration(result.durationMs);
+  if (result.status === "success") {
+    log.line(`Job succeeded in ${took}`, "success");
+  } else if (result.status === "canceled") {
+    log.line(`ERROR: Job canceled after ${took}`, "error");
+  } else if (result.reason === "script_failure" && result.exitCode !== undefined) {
+    log.line(`ERROR: Job failed: exit code ${result.exitCode} (${result.reason}, after ${took})`, "error");
+  } else {
+    log.line(`ERROR: Job failed: ${result.message} (${result.reason}, after ${took})`, "error");
+  }
+  log.flush();
+}
+
+/** Several jobs: the most serious outcome decides (system failure > canceled > failed > ok). */
+function worstStatus(results: JobResult[]): number {
+  const statuses = results.map(exitStatusForResult);
+  const rank = [
+    ExitStatus.ok,
+    ExitStatus.jobFailed,
+    ExitStatus.canceled,
+    ExitStatus.systemFailure,
+    ExitStatus.config,
+  ] as number[];
+  return statuses.reduce<number>(
+    (worst, s) => (rank.indexOf(s) > rank.indexOf(worst) ? s : worst),
+    ExitStatus.ok,
+  );
+}
+
+/** Runs `fn` over `items`, at most `limit` at once. */
+async function forEachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/** Every exit path: plugins stopped, no child and no tagged process left. */
+async function shutdownEverything(pool: PluginPool, logger: Logger): Promise<void> {
+  try {
+    await pool.shutdown();
+  } catch (err) {
+    logger.warn({ err }, "plugin shutdown failed");
+  }
+  killAllChildren();
+  const swept = sweepTaggedProcesses(processTag());
+  if (swept) logger.warn({ processes: swept }, "killed processes left behind");
+}

@@ -1,0 +1,20 @@
+/** The help text and the usage error. */
+import { DroverError } from "../errors.ts";
+
+export const USAGE = `usage:
+  drover --version
+  drover exec [--config F] [--runner NAME] JOB.json [JOB.json ...]   run jobs described by JSON files
+  drover exec [--config F] [--runner NAME] -- 'cmd' ['cmd' ...]      run one job whose script is these lines
+  drover config check [--config F]                                   validate the configuration
+  drover init [--force] [PATH]                                       write a commented starter config.toml
+
+global options:
+  --log-level LEVEL   drover's own log on stderr: trace, debug, info, warn, error (default warn for exec)
+
+exit status: 0 success, 1 job failed, 2 system failure, 3 canceled or timed out,
+             64 usage error, 78 configuration error
+`;
+
+export function usageError(message: string): DroverError {
+  return new DroverError("usage", `${message} (run "drover --help" for usage)`);
+}

@@ -1,0 +1,168 @@
+/**
+ * The typed configuration drover runs with, after `validate.ts` has checked a config.toml (SPEC §4).
+ *
+ * Everything here is already defaulted and checked: a consumer never re-validates, never sees a TOML
+ * value, and cannot hold a runner whose executor lacks its settings (the executor is the union's tag).
+ * Key names are camelCase; the TOML names are in the comments. Durations keep the unit in the name.
+ */
+
+/** pino's levels. GitLab's `warning` and `panic` are accepted in the file and mapped to `warn`/`fatal`. */
+export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal";
+
+/** GitLab Runner's `log_format` values. */
+export type LogFormat = "runner" | "text" | "json";
+
+/** A JSON value, as handed to plugins (settings, the raw runner section). */
+export type JsonValue = string | number | boolean | null | JsonValue[] | JsonObject;
+export type JsonObject = { [key: string]: JsonValue };
+
+export interface Config {
+  /** `concurrent`: jobs at once, all runners together (GitLab's default 1). */
+  concurrent: number;
+  /** `log_level`; undefined when the file does not set it (the CLI flag or drover's default decides). */
+  logLevel: LogLevel | undefined;
+  /** `log_format`; undefined when not set. */
+  logFormat: LogFormat | undefined;
+  /** `plugin_handshake_timeout` (seconds in the file, default 10): launch + handshake of one plugin. */
+  pluginHandshakeTimeoutMs: number;
+  /** `check_interval` (GitLab: seconds between job requests in `drover run`, default 3, ≤0 = default). */
+  checkIntervalSeconds: number;
+  /** `shutdown_timeout` (GitLab: seconds to wait for jobs at shutdown, default 30, ≤0 = default). */
+  shutdownTimeoutSeconds: number;
+  /** `listen_address` (`host:port` for Prometheus metrics), undefined when not set. */
+  listenAddress: string | undefined;
+  /** Never empty: with no file, or a file without `[[runners]]`, one default shell runner. */
+  runners: RunnerConfig[];
+  hooks: HooksConfig;
+  /** The config file this came from; undefined for the built-in defaults. */
+  source: string | undefined;
+}
+
+/** One `environment` entry, `"KEY=VALUE"` in the file. */
+export interface EnvPair {
+  key: string;
+  value: string;
+}
+
+interface RunnerBase {
+  /** `name`; optional in the file (as in GitLab), defaulted to `runner-<index>`. Unique. */
+  name: string;
+  /** `limit`: jobs at once for this runner; 0 = no limit. */
+  limit: number;
+  url?: string;
+  token?: string;
+  buildsDir?: string;
+  cacheDir?: string;
+  shell?: string;
+  environment: EnvPair[];
+  /** `request_concurrency` (GitLab: parallel job requests, default 1, ≤0 = default). */
+  requestConcurrency: number;
+  /** `output_limit` (KiB in the file, GitLab's default 4096): job log size limit. */
+  outputLimitBytes: number;
+  /** The whole `[[runners]]` table as parsed, as plain JSON with the file's snake_case keys: handed to plugins. */
+  section: JsonObject;
+  /** Line of the runner's `[[runners]]` header; 0 for the built-in default runner (there is no file). */
+  line: number;
+}
+
+export type ShellRunner = RunnerBase & { executor: "shell" };
+export type CustomRunner = RunnerBase & { executor: "custom"; custom: CustomConfig };
+export type PluginRunner = RunnerBase & { executor: "plugin"; plugin: PluginRef; settings: JsonObject };
+export type RunnerConfig = ShellRunner | CustomRunner | PluginRunner;
+export type Executor = RunnerConfig["executor"];
+
+/** Which plugin: a file on disk (not installed), or an installed one picked by name and version range. */
+export type PluginRef =
+  | { kind: "path"; path: string /* absolute */ }
+  | { kind: "installed"; name: string; version?: string /* semver range */ };
+
+/** `[runners.custom]`, GitLab's custom executor settings (SPEC §7). Timeouts in seconds. */
+export interface CustomConfig {
+  configExec?: string;
+  configArgs: string[];
+  configExecTimeoutSeconds: number;
+  prepareExec?: string;
+  prepareArgs: string[];
+  prepareExecTimeoutSeconds: number;
+  runExec: string;
+  runArgs: string[];
+  cleanupExec?: string;
+  cleanupArgs: string[];
+  cleanupExecTimeoutSeconds: number;
+  gracefulKillTimeoutSeconds: number;
+  forceKillTimeoutSeconds: number;
+}
+
+export interface HookScript {
+  /** Absolute path of the script. */
+  path: string;
+  /** Optional per-script timeout (a drover addition, SPEC §8). */
+  timeoutSeconds?: number;
+}
+
+export interface LifecyclePluginConfig {
+  ref: PluginRef;
+  settings: JsonObject;
+}
+
+export interface HooksConfig {
+  /** `[hooks] job_started`, in order. Does not include `ACTIONS_RUNNER_HOOK_JOB_STARTED`. */
+  jobStarted: HookScript[];
+  /** `[hooks] job_completed`, in order. Does not include `ACTIONS_RUNNER_HOOK_JOB_COMPLETED`. */
+  jobCompleted: HookScript[];
+  /** `[[hooks.plugins]]`: third-party lifecycle plugins. */
+  plugins: LifecyclePluginConfig[];
+}
+
+/** One thing wrong (error) or odd (warning) in a config file. */
+export interface ConfigProblem {
+  severity: "error" | "warning";
+  file: string | undefined;
+  line: number | undefined;
+  /** Like `runners[1] ("lxd").custom.run_exec`; empty when the problem is about the whole file. */
+  keyPath: string;
+  message: string;
+}
+
+/** GitLab's and drover's defaults, in one place. */
+export const Defaults = {
+  concurrent: 1,
+  pluginHandshakeTimeoutSeconds: 10,
+  checkIntervalSeconds: 3,
+  shutdownTimeoutSeconds: 30,
+  requestConcurrency: 1,
+  outputLimitKiB: 4096,
+  execTimeoutSeconds: 3600,
+  gracefulKillTimeoutSeconds: 600,
+  forceKillTimeoutSeconds: 10,
+} as const;
+
+/** The runner used when the config has none: `drover exec -- 'echo hello'` works with no file (SPEC §3). */
+export function defaultRunner(): ShellRunner {
+  return {
+    name: "default",
+    executor: "shell",
+    limit: 0,
+    environment: [],
+    requestConcurrency: Defaults.requestConcurrency,
+    outputLimitBytes: Defaults.outputLimitKiB * 1024,
+    section: { name: "default", executor: "shell" },
+    line: 0,
+  };
+}
+
+/** The configuration used when there is no config file at all. */
+export function defaultConfig(): Config {
+  return {
+    concurrent: Defaults.concurrent,
+    logLevel: undefined,
+    logFormat: undefined,
+    pluginHandshakeTimeoutMs: Defaults.pluginHandshakeTimeoutSeconds * 1000,
+    checkIntervalSeconds: Defaults.checkIntervalSeconds,
+    shutdownTimeoutSeconds: Defaults.shutdownTimeoutSeconds,
+    listenAddress: undefined,
+    runners: [defaultRunner()],
+    hooks: { jobStarted: [], jobCompleted: [], plugins: [] },
+    source: undefined,
+  };
+}

@@ -1,0 +1,160 @@
+/**
+ * The job model: what drover knows about one CI job once its description has been read.
+ *
+ * The shapes follow GitLab's `POST /api/v4/jobs/request` answer (SPEC §5), normalised: every optional
+ * field has its GitLab default, ids are strings, `null` never appears. `parseJob` (parse.ts) and
+ * `adHocJob` (adhoc.ts) are the only producers; everything else reads.
+ */
+
+/** When a step, cache or artifact applies, relative to the job's outcome so far. */
+export type When = "on_success" | "on_failure" | "always";
+
+/** A job variable as GitLab sends it. `raw` values are never expanded; `file` values become files. */
+export interface JobVariable {
+  key: string;
+  value: string;
+  public: boolean;
+  masked: boolean;
+  file: boolean;
+  raw: boolean;
+}
+
+/** One `steps[]` entry. `name` is "script", "after_script" or another step name (e.g. "release"). */
+export interface JobStep {
+  name: string;
+  script: string[];
+  timeoutSeconds: number | undefined;
+  when: When;
+  allowFailure: boolean;
+}
+
+export interface GitInfo {
+  repoUrl: string;
+  ref: string;
+  sha: string;
+  beforeSha: string;
+  /** "branch" or "tag" from GitLab; kept as given. */
+  refType: string;
+  /** Never empty: GitLab's defaults are filled in by the parser when the payload has none. */
+  refspecs: string[];
+  /** 0 = full history. */
+  depth: number;
+}
+
+export type CachePolicy = "pull-push" | "pull" | "push";
+
+export interface CacheSpec {
+  /** Unexpanded; "default" when the payload has none. Expanded and checked when a script is rendered. */
+  key: string;
+  paths: string[];
+  policy: CachePolicy;
+  when: When;
+  untracked: boolean;
+}
+
+/**
+ * An `artifacts[]` entry. drover cannot upload artifacts yet (that needs a coordinator); the entry is
+ * kept so the plan knows an upload stage exists and `payload` still carries the original.
+ */
+export interface ArtifactSpec {
+  name: string;
+  paths: string[];
+  exclude: string[];
+  untracked: boolean;
+  when: When;
+  expireIn: string;
+  artifactType: string;
+  artifactFormat: string;
+}
+
+/** A `dependencies[]` entry: a job of the same pipeline whose artifacts this job downloads. */
+export interface JobDependency {
+  id: string;
+  name: string;
+  /** Whether the dependency has an artifacts archive to download. */
+  hasArtifacts: boolean;
+}
+
+export interface ServiceSpec {
+  name: string;
+  alias?: string;
+  entrypoint?: string[];
+  command?: string[];
+  variables?: Array<{ key: string; value: string }>;
+}
+
+export interface Job {
+  id: string;
+  token: string;
+  name: string;
+  stage: string;
+  projectId: number;
+  /**
+   * "namespace/project" (subgroups allowed): the CI_PROJECT_PATH variable, else the path of
+   * `git_info.repo_url` without ".git", else `job_info.project_name`. Never contains "." or ".."
+   * segments, so it is safe to join under the builds dir.
+   */
+  projectPath: string;
+  /** Undefined when the payload has no `git_info`: get_sources then has nothing to fetch. */
+  git: GitInfo | undefined;
+  /** `runner_info.timeout`, default 3600. */
+  timeoutSeconds: number;
+  /** From the payload, in order (later entries override earlier ones with the same key). */
+  variables: JobVariable[];
+  steps: JobStep[];
+  image: { name: string } | undefined;
+  services: ServiceSpec[];
+  cache: CacheSpec[];
+  artifacts: ArtifactSpec[];
+  dependencies: JobDependency[];
+  /** The original parsed JSON (for `JOB_RESPONSE_FILE` and plugins that want more than drover reads). */
+  payload: unknown;
+  /** Set for `drover exec -- cmd` jobs: no repository, the project dir is `cwd`. */
+  adHoc?: { cwd: string };
+}
+
+/** The run stages of SPEC §6. `step_<name>` is a step other than `script` and `after_script`. */
+export type StageName =
+  | "prepare_script"
+  | "get_sources"
+  | "restore_cache"
+  | "download_artifacts"
+  | `step_${string}`
+  | "build_script"
+  | "after_script"
+  | "archive_cache"
+  | "archive_cache_on_failure"
+  | "upload_artifacts_on_success"
+  | "upload_artifacts_on_failure"
+  | "cleanup_file_variables";
+
+/** One stage the engine will run, with everything it needs to decide whether and how. */
+export interface PlannedStage {
+  name: StageName;
+  /** Run it when the job so far succeeded, failed, or in either case. */
+  when: When;
+  /** Still run after a graceful cancel (after_script, cleanup_file_variables). */
+  runsOnCancel: boolean;
+  /** False for stages whose failure never fails the job: after_script, cache archive, cleanup. */
+  affectsStatus: boolean;
+  /** 1..10: GET_SOURCES_ATTEMPTS, RESTORE_CACHE_ATTEMPTS, ARTIFACT_DOWNLOAD_ATTEMPTS; else 1. */
+  attempts: number;
+  /** RUNNER_SCRIPT_TIMEOUT (else the step's timeout) for steps, RUNNER_AFTER_SCRIPT_TIMEOUT (300) for after_script. */
+  timeoutSeconds: number | undefined;
+  /** A failing step with `allow_failure` does not fail the job (it is still reported). */
+  allowFailure: boolean;
+}
+
+/** What a stage script needs to know about where it runs. */
+export interface ScriptContext {
+  projectDir: string;
+  buildsDir: string;
+  /** Undefined when no cache_dir is configured: cache stages then warn and do nothing. */
+  cacheDir: string | undefined;
+  /** The full list, predefined and extra environment included, in override order (last wins). */
+  variables: JobVariable[];
+  /** Where file variables are written; GitLab uses "<projectDir>.tmp". */
+  tmpDir: string;
+  /** The job's state so far, exported as CI_JOB_STATUS to after_script. */
+  jobStatus: "success" | "failed" | "canceled";
+}

@@ -1,0 +1,356 @@
+/**
+ * GitLab job JSON → `Job`. The one place a job description is checked: a malformed file is rejected
+ * before anything runs, with a message naming the source file and the field path
+ * (`steps[0].script[2]: expected a string, got number`). Missing optional fields (and `null`, which
+ * GitLab sends for absent lists) take GitLab's defaults.
+ *
+ * Linear in the size of the input: a job with 10 MiB of variables is read in one pass, and a field
+ * path string is built only for the element being read or the error being reported.
+ */
+
+import { DroverError } from "../errors.ts";
+import { findJsonSyntaxError } from "./json.ts";
+import type {
+  ArtifactSpec,
+  CacheSpec,
+  GitInfo,
+  Job,
+  JobDependency,
+  JobStep,
+  JobVariable,
+  ServiceSpec,
+} from "./model.ts";
+import { projectPathOf } from "./project.ts";
+
+/** GitLab's job timeout when `runner_info.timeout` is absent. */
+export const DEFAULT_JOB_TIMEOUT_SECONDS = 3600;
+
+const WHEN = ["on_success", "on_failure", "always"] as const;
+const CACHE_POLICY = ["pull-push", "pull", "push"] as const;
+/** GitLab accepts `[A-Za-z0-9_]+` as a variable key; anything else cannot be exported or named as a file. */
+const VARIABLE_KEY = /^[A-Za-z0-9_]+$/;
+/** Step names become stage names (`step_<name>`) handed to drivers as an argument. */
+const STEP_NAME = /^[A-Za-z0-9_]+$/;
+
+type Obj = Record<string, unknown>;
+
+/** Parses and checks a job description; `source` (usually the file path) is named in every error. */
+export function parseJob(text: string, source: string): Job {
+  let payload: unknown;
+  try {
+    payload = JSON.parse(text);
+  } catch (err) {
+    const at = findJsonSyntaxError(text);
+    if (at === undefined) {
+      throw new DroverError(
+        "job_invalid",
+        `invalid job in ${source}: not valid JSON`,
+        { file: source },
+        { cause: err },
+      );
+    }
+    throw new DroverError(
+      "job_invalid",
+      `invalid job in ${source}: line ${at.line} column ${at.column}: not valid JSON: expected ${at.expected}, found ${at.found}`,
+      { file: source, line: at.line },
+      { cause: err },
+    );
+  }
+  return jobFromPayload(payload, source);
+}
+
+/** Checks an already parsed payload (adhoc.ts builds one in memory). */
+export function jobFromPayload(payload: unknown, source: string): Job {
+  const r = new Reader(source);
+  const root = r.object(payload, "");
+  const id = r.id(root.id, "id");
+  const token = r.optString(root, "token", "", "");
+  const jobInfo = r.optObject(root, "job_info", "");
+  const name = jobInfo ? r.optString(jobInfo, "name", "job_info", "") : "";
+  const stage = jobInfo ? r.optString(jobInfo, "stage", "job_info", "") : "";
+  const projectId = jobInfo ? r.optInteger(jobInfo, "project_id", "job_info", 0) : 0;
+  const projectName = jobInfo ? r.optString(jobInfo, "project_name", "job_info", "") : "";
+  const runnerInfo = r.optObject(root, "runner_info", "");
+  const timeout = runnerInfo ? r.optNumber(runnerInfo, "timeout", "runner_info", 0) : 0;
+  const variables = r.optArray(root, "variables", "", (v, at) => r.variable(v, at));
+  const git = r.gitInfo(root);
+  return {
+    id,
+    token,
+    // GitLab's defaults for a job without a name or stage (".gitlab-ci.yml" requires both).
+    name: name === "" ? "job" : name,
+    stage: stage === "" ? "test" : stage,
+    projectId,
+    projectPath: projectPathOf(variables, git?.repoUrl, projectName, projectId),
+    git,
+    timeoutSeconds: timeout > 0 ? timeout : DEFAULT_JOB_TIMEOUT_SECONDS,
+    variables,
+    steps: r.steps(root),
+    image: r.image(root),
+    services: r.optArray(root, "services", "", (v, at) => r.service(v, at)),
+    cache: r.optArray(root, "cache", "", (v, at) => r.cache(v, at)),
+    artifacts: r.optArray(root, "artifacts", "", (v, at) => r.artifact(v, at)),
+    dependencies: r.optArray(root, "dependencies", "", (v, at) => r.dependency(v, at)),
+    payload,
+  };
+}
+
+/**
+ * GitLab's refspecs when the payload carries none (older coordinators, hand-written files): every
+ * branch and tag for a full fetch; only the job's ref for a shallow one, as GitLab's server does.
+ */
+export function defaultRefspecs(ref: string, refType: string, depth: number): string[] {
+  if (depth === 0 || ref === "") return ["+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"];
+  return refType === "tag"
+    ? [`+refs/tags/${ref}:refs/tags/${ref}`]
+    : [`+refs/heads/${ref}:refs/remotes/origin/${ref}`];
+}
+
+function typeName(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "array";
+  return typeof value;
+}
+
+function child(path: string, key: string): string {
+  return path === "" ? key : `${path}.${key}`;
+}
+
+class Reader {
+  constructor(private readonly source: string) {}
+
+  fail(path: string, problem: string): never {
+    const where = path === "" ? "(top level)" : path;
+    throw new DroverError("job_invalid", `invalid job in ${this.source}: ${where}: ${problem}`, {
+      file: this.source,
+      keyPath: where,
+    });
+  }
+
+  expected(path: string, what: string, value: unknown): never {
+    return this.fail(
+      path,
+      value === undefined ? `missing, expected ${what}` : `expected ${what}, got ${typeName(value)}`,
+    );
+  }
+
+  object(value: unknown, path: string): Obj {
+    if (typeof value !== "object" || value === null || Array.isArray(value))
+      return this.expected(path, "an object", value);
+    return value as Obj;
+  }
+
+  optObject(o: Obj, key: string, path: string): Obj | undefined {
+    const value = o[key];
+    return value === undefined || value === null ? undefined : this.object(value, child(path, key));
+  }
+
+  /** Ids are numbers in GitLab's JSON and strings in some hand-written files; drover keeps strings. */
+  id(value: unknown, path: string): string {
+    if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) return String(value);
+    if (typeof value === "string" && value !== "") return value;
+    return this.expected(path, "a non-negative integer or a non-empty string", value);
+  }
+
+  string(value: unknown, path: string): string {
+    return typeof value === "string" ? value : this.expected(path, "a string", value);
+  }
+
+  optString(o: Obj, key: string, path: string, fallback: string): string {
+    const value = o[key];
+    return value === undefined || value === null ? fallback : this.string(value, child(path, key));
+  }
+
+  optBoolean(o: Obj, key: string, path: string, fallback: boolean): boolean {
+    const value = o[key];
+    if (value === undefined || value === null) return fallback;
+    return typeof value === "boolean" ? value : this.expected(child(path, key), "a boolean", value);
+  }
+
+  optNumber(o: Obj, key: string, path: string, fallback: number): number {
+    const value = o[key];
+    if (value === undefined || value === null) return fallback;
+    if (typeof value === "number" && Number.isFinite(value) && value >= 0) return value;
+    return this.expected(child(path, key), "a non-negative number", value);
+  }
+
+  optInteger(o: Obj, key: string, path: string, fallback: number): number {
+    const value = o[key];
+    if (value === undefined || value === null) return fallback;
+    if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) return value;
+    return this.expected(child(path, key), "a non-negative integer", value);
+  }
+
+  /** An enum; "" counts as absent (GitLab sends `"policy": ""` for the default). */
+  optEnum<T extends string>(o: Obj, key: string, path: string, allowed: readonly T[], fallback: T): T {
+    const value = this.optString(o, key, path, "");
+    if (value === "") return fallback;
+    if ((allowed as readonly string[]).includes(value)) return value as T;
+    const list = allowed.map((a) => JSON.stringify(a));
+    return this.fail(
+      child(path, key),
+      `expected ${list.slice(0, -1).join(", ")} or ${list[list.length - 1]}, got ${JSON.stringify(value)}`,
+    );
+  }
+
+  array(value: unknown, path: string): unknown[] {
+    return Array.isArray(value) ? value : this.expected(path, "an array", value);
+  }
+
+  optArray<T>(o: Obj, key: string, path: string, item: (value: unknown, at: string) => T): T[] {
+    const value = o[key];
+    if (value === undefined || value === null) return [];
+    const at = child(path, key);
+    const list = this.array(value, at);
+    const out = new Array<T>(list.length);
+    for (let i = 0; i < list.length; i++) out[i] = item(list[i], `${at}[${i}]`);
+    return out;
+  }
+
+  optStrings(o: Obj, key: string, path: string): string[] {
+    return this.optArray(o, key, path, (v, at) => this.string(v, at));
+  }
+
+  variable(value: unknown, at: string): JobVariable {
+    const o = this.object(value, at);
+    const key = this.string(o.key, child(at, "key"));
+    if (!VARIABLE_KEY.test(key)) {
+      this.fail(
+        child(at, "key"),
+        `expected letters, digits and "_", got ${JSON.stringify(key.slice(0, 80))}`,
+      );
+    }
+    return {
+      key,
+      value: this.optString(o, "value", at, ""),
+      // Go's zero values: GitLab Runner reads a missing flag as false.
+      public: this.optBoolean(o, "public", at, false),
+      masked: this.optBoolean(o, "masked", at, false),
+      file: this.optBoolean(o, "file", at, false),
+      raw: this.optBoolean(o, "raw", at, false),
+    };
+  }
+
+  gitInfo(root: Obj): GitInfo | undefined {
+    const o = this.optObject(root, "git_info", "");
+    if (o === undefined) return undefined;
+    const at = "git_info";
+    const repoUrl = this.string(o.repo_url, child(at, "repo_url"));
+    if (repoUrl === "") this.fail(child(at, "repo_url"), "expected a repository URL, got an empty string");
+    const sha = this.string(o.sha, child(at, "sha"));
+    if (!/^[0-9a-f]{7,64}$/i.test(sha))
+      this.fail(child(at, "sha"), `expected a commit id, got ${JSON.stringify(sha)}`);
+    const ref = this.optString(o, "ref", at, "");
+    const refType = this.optString(o, "ref_type", at, "") || "branch";
+    const depth = this.optInteger(o, "depth", at, 0);
+    const refspecs = this.optStrings(o, "refspecs", at);
+    return {
+      repoUrl,
+      ref,
+      sha,
+      beforeSha: this.optString(o, "before_sha", at, ""),
+      refType,
+      refspecs: refspecs.length > 0 ? refspecs : defaultRefspecs(ref, refType, depth),
+      depth,
+    };
+  }
+
+  steps(root: Obj): JobStep[] {
+    if (root.steps === undefined || root.steps === null)
+      this.expected("steps", "an array of steps", undefined);
+    const steps = this.optArray(root, "steps", "", (v, at) => this.step(v, at));
+    const seen = new Set<string>();
+    for (const [i, step] of steps.entries()) {
+      if (seen.has(step.name))
+        this.fail(`steps[${i}].name`, `step ${JSON.stringify(step.name)} appears twice`);
+      seen.add(step.name);
+    }
+    if (!seen.has("script")) this.fail("steps", 'expected a step named "script"');
+    return steps;
+  }
+
+  step(value: unknown, at: string): JobStep {
+    const o = this.object(value, at);
+    const name = this.string(o.name, child(at, "name"));
+    if (!STEP_NAME.test(name)) {
+      this.fail(
+        child(at, "name"),
+        `expected letters, digits and "_", got ${JSON.stringify(name.slice(0, 80))}`,
+      );
+    }
+    const script = this.array(o.script, child(at, "script"));
+    const timeout = this.optNumber(o, "timeout", at, 0);
+    return {
+      name,
+      script: script.map((line, i) => this.string(line, `${at}.script[${i}]`)),
+      timeoutSeconds: timeout > 0 ? timeout : undefined,
+      // GitLab: the after_script step runs whatever happened; others by default only on success.
+      when: this.optEnum(o, "when", at, WHEN, name === "after_script" ? "always" : "on_success"),
+      allowFailure: this.optBoolean(o, "allow_failure", at, false),
+    };
+  }
+
+  image(root: Obj): { name: string } | undefined {
+    const o = this.optObject(root, "image", "");
+    if (o === undefined) return undefined;
+    const name = this.optString(o, "name", "image", "");
+    // GitLab sends `"image": {"name": ""}` for a job without an image.
+    return name === "" ? undefined : { name };
+  }
+
+  service(value: unknown, at: string): ServiceSpec {
+    const o = this.object(value, at);
+    const service: ServiceSpec = { name: this.string(o.name, child(at, "name")) };
+    const alias = this.optString(o, "alias", at, "");
+    if (alias !== "") service.alias = alias;
+    if (o.entrypoint !== undefined && o.entrypoint !== null)
+      service.entrypoint = this.optStrings(o, "entrypoint", at);
+    if (o.command !== undefined && o.command !== null) service.command = this.optStrings(o, "command", at);
+    if (o.variables !== undefined && o.variables !== null) {
+      service.variables = this.optArray(o, "variables", at, (v, vat) => {
+        const pair = this.object(v, vat);
+        return {
+          key: this.string(pair.key, child(vat, "key")),
+          value: this.optString(pair, "value", vat, ""),
+        };
+      });
+    }
+    return service;
+  }
+
+  cache(value: unknown, at: string): CacheSpec {
+    const o = this.object(value, at);
+    return {
+      key: this.optString(o, "key", at, "") || "default",
+      paths: this.optStrings(o, "paths", at),
+      policy: this.optEnum(o, "policy", at, CACHE_POLICY, "pull-push"),
+      when: this.optEnum(o, "when", at, WHEN, "on_success"),
+      untracked: this.optBoolean(o, "untracked", at, false),
+    };
+  }
+
+  artifact(value: unknown, at: string): ArtifactSpec {
+    const o = this.object(value, at);
+    return {
+      name: this.optString(o, "name", at, ""),
+      paths: this.optStrings(o, "paths", at),
+      exclude: this.optStrings(o, "exclude", at),
+      untracked: this.optBoolean(o, "untracked", at, false),
+      when: this.optEnum(o, "when", at, WHEN, "on_success"),
+      expireIn: this.optString(o, "expire_in", at, ""),
+      artifactType: this.optString(o, "artifact_type", at, "") || "archive",
+      artifactFormat: this.optString(o, "artifact_format", at, "") || "zip",
+    };
+  }
+
+  dependency(value: unknown, at: string): JobDependency {
+    const o = this.object(value, at);
+    const file = this.optObject(o, "artifacts_file", at);
+    return {
+      id: this.id(o.id, child(at, "id")),
+      name: this.optString(o, "name", at, ""),
+      hasArtifacts:
+        file !== undefined && this.optString(file, "filename", child(at, "artifacts_file"), "") !== "",
+    };
+  }
+}

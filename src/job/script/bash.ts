@@ -1,0 +1,135 @@
+/**
+ * Bash script building blocks, with GitLab Runner's bash shell semantics (`shells/bash.go`).
+ *
+ * Every script is `set -eo pipefail` + `set +o noclobber` + `eval '<body>' </dev/null`: the body is
+ * one single-quoted word, so a script works the same whether a driver runs it as a file or pipes it
+ * into `bash` on stdin (`docker exec -i ... bash < script`, common in custom executor drivers), and
+ * the job's commands read an empty stdin instead of the rest of the script. `set -e` stops the body
+ * at the first failing command and its exit code becomes the script's.
+ *
+ * GitLab writes `: | eval '<body>'` instead; in bash 5 an errexit inside `eval` in a pipeline
+ * subshell exits 1 whatever the command's status (`sh -c 'exit 42'` ends the script with 1), which
+ * GitLab patches with FF_ENABLE_BASH_EXIT_CODE_CHECK. Redirecting stdin keeps the body in the main
+ * shell, so the status is the command's own (test: "exits 42").
+ *
+ * Untrusted text (variable values, command echoes, paths, keys) only ever appears single-quoted.
+ */
+
+import type { JobVariable } from "../model.ts";
+import { expandVariables, variableTable } from "../variables.ts";
+
+/** `value` as one bash word, byte for byte: single quotes, each `'` written as `'\''`. */
+export function quote(value: string): string {
+  return `'${value.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * `value` as one bash word: as it is when it holds only characters bash never treats specially
+ * (keeps generated scripts readable), else `quote(value)`.
+ */
+export function shellWord(value: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(value) ? value : quote(value);
+}
+
+/** Names bash can export. Keys from a payload are checked by the parser; extra env might not be. */
+const SHELL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Accumulates the body of a stage script, one shell line at a time. */
+export class ScriptWriter {
+  private readonly lines: string[] = [];
+
+  /** A raw line of bash. Only for text drover wrote; anything from the job goes through `quote`. */
+  line(text: string): this {
+    this.lines.push(text);
+    return this;
+  }
+
+  /** A command: `program` as written (drover's own constant), each argument quoted. */
+  command(program: string, ...args: string[]): this {
+    return this.line([program, ...args.map(shellWord)].join(" "));
+  }
+
+  /** Prints `text` and a newline on stdout (GitLab's Noticef/Printf; drover prints no colours). */
+  print(text: string): this {
+    return this.line(`printf '%s\\n' ${quote(text)}`);
+  }
+
+  /** Prints a warning line (GitLab's Warningf). */
+  warning(text: string): this {
+    return this.print(`WARNING: ${text}`);
+  }
+
+  /**
+   * Exports every variable in order (a later definition overrides an earlier one). Values are
+   * expanded here, before quoting, as GitLab Runner expands them in Go (`JobVariables.Expand`): one
+   * level, raw values untouched; bash never re-reads a value, so `$(...)` in a value stays text.
+   * File variables are written into `tmpDir` (0700) as files (0600) and exported as their paths.
+   */
+  exportVariables(variables: readonly JobVariable[], tmpDir: string): this {
+    const table = variableTable(variables);
+    const files: string[] = [];
+    const exports: string[] = [];
+    for (const v of variables) {
+      if (!SHELL_NAME.test(v.key)) {
+        exports.push(
+          `printf '%s\\n' ${quote(`WARNING: variable ${JSON.stringify(v.key)} is not a valid name, not exported`)}`,
+        );
+        continue;
+      }
+      const value = v.raw ? v.value : expandVariables(v.value, table);
+      if (v.file) {
+        const path = fileVariablePath(tmpDir, v.key);
+        files.push(`  printf '%s' ${shellWord(value)} > ${shellWord(path)}`);
+        exports.push(`export ${v.key}=${shellWord(path)}`);
+      } else {
+        exports.push(`export ${v.key}=${shellWord(value)}`);
+      }
+    }
+    if (files.length > 0) {
+      this.command("mkdir", "-p", tmpDir).command("chmod", "700", tmpDir);
+      // umask in a subshell: the files are created 0600 and the job's own umask is left alone.
+      this.line("(").line("  umask 077").line(files.join("\n")).line(")");
+    }
+    if (exports.length > 0) this.line(exports.join("\n"));
+    return this;
+  }
+
+  /**
+   * The job's commands, GitLab's `writeCommands`: each trimmed, echoed as `$ <line>` (a multi-line
+   * command as its first line + ` # collapsed multi-line command`), then run as written.
+   */
+  userCommands(commands: readonly string[]): this {
+    for (const raw of commands) {
+      const command = raw.trim();
+      if (command === "") {
+        this.line("echo");
+        continue;
+      }
+      const newline = command.indexOf("\n");
+      this.print(
+        newline === -1 ? `$ ${command}` : `$ ${command.slice(0, newline)} # collapsed multi-line command`,
+      );
+      this.line(command);
+    }
+    return this;
+  }
+
+  /** The complete script: header, then the body as one `eval`'d word. */
+  build(stage: string): string {
+    const body = this.lines.join("\n");
+    return [
+      "#!/usr/bin/env bash",
+      `# drover ${stage} script (generated)`,
+      "set -eo pipefail",
+      "set +o noclobber",
+      `eval ${quote(body)} </dev/null`,
+      "exit 0",
+      "",
+    ].join("\n");
+  }
+}
+
+/** Where a file variable's content is written: `<tmpDir>/<KEY>` as GitLab Runner's `TmpFile`. */
+export function fileVariablePath(tmpDir: string, key: string): string {
+  return `${tmpDir.replace(/\/+$/, "")}/${key}`;
+}

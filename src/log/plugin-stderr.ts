@@ -1,0 +1,205 @@
+/**
+ * A plugin's stderr into drover's log (SPEC §2 "Plugin stderr lines"): each line logged through
+ * `logger.child({ plugin })` at the level the plugin gave it, and the last lines kept for the error
+ * that reports the plugin's death or failed handshake.
+ *
+ * Understood line formats, so that both TypeScript and stock Go plugins keep their levels:
+ * - pino JSON: `{"level":30,"time":...,"msg":"..."}` (numeric or string level);
+ * - hashicorp hclog JSON, what go-plugin plugins print: `{"@level":"debug","@message":"...",
+ *   "@module":"...","@timestamp":"..."}`;
+ * - anything else with `level`/`msg` or `message` (Go slog, zap, bunyan);
+ * - plain text, with an optional `[DEBUG]`-style prefix as go-plugin's host reads it.
+ */
+
+import type { Logger } from "./logger.ts";
+import { redactLogText } from "./redaction.ts";
+
+export type PluginLogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal";
+
+export interface PluginLogLine {
+  level: PluginLogLevel;
+  msg: string;
+  fields: Record<string, unknown>;
+}
+
+/** Keys that carry the level, message and time in the formats above: not repeated as fields. */
+const RECORD_KEYS = new Set(["@level", "@message", "@timestamp", "level", "msg", "message", "time", "v"]);
+/** Keys our own log writes: a plugin's field by that name is kept as `plugin_<key>`. */
+const OWN_KEYS = new Set(["plugin", "pid", "hostname"]);
+
+const LEVEL_NAMES: Record<string, PluginLogLevel> = {
+  trace: "trace",
+  debug: "debug",
+  info: "info",
+  notice: "info",
+  warn: "warn",
+  warning: "warn",
+  error: "error",
+  err: "error",
+  fatal: "fatal",
+  panic: "fatal",
+  critical: "fatal",
+};
+
+/**
+ * One stderr line (without its newline) as a level, a message and fields. Never throws.
+ *
+ * Plain text is `info`, not `warn`: plugins print ordinary progress on stderr (it is their only
+ * channel besides gRPC), and warn would cry wolf on every line; not `debug` either, as go-plugin's
+ * host does, because the plain text a plugin prints is most often what it says when it fails (a Go
+ * panic, an uncaught exception), which must show at the default level.
+ */
+export function parsePluginLogLine(line: string): PluginLogLine {
+  const text = line.endsWith("\r") ? line.slice(0, -1) : line;
+  if (text.startsWith("{")) {
+    const record = parseObject(text);
+    if (record !== undefined) {
+      const level = levelOf(record["@level"] ?? record.level ?? record.severity);
+      const message = record["@message"] ?? record.msg ?? record.message;
+      if (level !== undefined || message !== undefined) {
+        return {
+          level: level ?? "info",
+          msg: typeof message === "string" ? message : "",
+          fields: fieldsOf(record),
+        };
+      }
+    }
+  }
+  const prefixed = /^\[(TRACE|DEBUG|INFO|WARN|ERROR)\]\s?/.exec(text);
+  if (prefixed) return { level: levelOf(prefixed[1])!, msg: text.slice(prefixed[0].length), fields: {} };
+  return { level: "info", msg: text, fields: {} };
+}
+
+function parseObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === "object" && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** pino's numbers (10 trace … 60 fatal, anything between rounds down) and the usual names. */
+function levelOf(value: unknown): PluginLogLevel | undefined {
+  if (typeof value === "number" && Number.isFinite(value)) {
+    if (value >= 60) return "fatal";
+    if (value >= 50) return "error";
+    if (value >= 40) return "warn";
+    if (value >= 30) return "info";
+    if (value >= 20) return "debug";
+    return "trace";
+  }
+  if (typeof value === "string") return LEVEL_NAMES[value.toLowerCase()];
+  return undefined;
+}
+
+function fieldsOf(record: Record<string, unknown>): Record<string, unknown> {
+  // Object.fromEntries defines own properties: a "__proto__" key stays a plain field.
+  return Object.fromEntries(
+    Object.entries(record)
+      .filter(([key]) => !RECORD_KEYS.has(key) && key !== "severity")
+      .map(([key, value]) => {
+        if (key === "@module") return ["module", value];
+        return [OWN_KEYS.has(key) ? `plugin_${key}` : key, value];
+      }),
+  );
+}
+
+export interface ForwardOptions {
+  /** Lines kept for `tail()`; default 20. */
+  tailLines?: number;
+  /** Longest line forwarded, in bytes; the rest of the line is dropped and counted. Default 64 KiB. */
+  maxLineBytes?: number;
+}
+
+export interface ForwardedStderr {
+  /** The last lines (the unfinished one included), masked, for an error message. */
+  tail(): string;
+  /** Settles when the stream ends (or fails: a broken stderr pipe is logged, not thrown). */
+  done: Promise<void>;
+}
+
+/** Longest line kept in the tail: the tail is read by a person, in an error message. */
+const TAIL_LINE_CHARS = 2000;
+
+/**
+ * Reads `stream` to its end, logging each line. Lines end at `\n` (a `\r` before it is dropped); a
+ * last line without one is logged at the end. A line longer than `maxLineBytes` (a plugin dumping
+ * 50 MiB without a newline) is cut: its beginning is logged with `truncatedBytes`, and memory stays
+ * bounded by `maxLineBytes`.
+ */
+export function forwardPluginStderr(
+  stream: NodeJS.ReadableStream | AsyncIterable<Uint8Array>,
+  logger: Logger,
+  pluginName: string,
+  opts: ForwardOptions = {},
+): ForwardedStderr {
+  const log = logger.child({ plugin: pluginName });
+  const tailLines = opts.tailLines ?? 20;
+  const maxLineBytes = opts.maxLineBytes ?? 64 * 1024;
+  const tail: string[] = [];
+  const decoder = new TextDecoder();
+
+  // The current line: its first bytes (at most maxLineBytes) and how many bytes it really has.
+  let pieces: Buffer[] = [];
+  let kept = 0;
+  let total = 0;
+
+  const take = (bytes: Buffer): void => {
+    total += bytes.length;
+    if (kept >= maxLineBytes) return;
+    // A copy: the stream may reuse its chunk's memory.
+    const part = Buffer.from(bytes.subarray(0, maxLineBytes - kept));
+    pieces.push(part);
+    kept += part.length;
+  };
+
+  const current = (): string => {
+    const text = decoder.decode(pieces.length === 1 ? pieces[0] : Buffer.concat(pieces));
+    return text.endsWith("\r") ? text.slice(0, -1) : text;
+  };
+
+  const endLine = (): void => {
+    const text = current();
+    const truncatedBytes = total - kept;
+    pieces = [];
+    kept = 0;
+    total = 0;
+    if (text.length === 0 && truncatedBytes === 0) return;
+    tail.push(text.length > TAIL_LINE_CHARS ? `${text.slice(0, TAIL_LINE_CHARS)}…` : text);
+    if (tail.length > tailLines) tail.shift();
+    const { level, msg, fields } = parsePluginLogLine(text);
+    if (truncatedBytes > 0) fields.truncatedBytes = truncatedBytes;
+    log[level](fields, msg);
+  };
+
+  const run = async (): Promise<void> => {
+    try {
+      for await (const chunk of stream as AsyncIterable<Uint8Array | string>) {
+        let data =
+          typeof chunk === "string"
+            ? Buffer.from(chunk)
+            : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+        for (let newline = data.indexOf(0x0a); newline !== -1; newline = data.indexOf(0x0a)) {
+          take(data.subarray(0, newline));
+          endLine();
+          data = data.subarray(newline + 1);
+        }
+        if (data.length > 0) take(data);
+      }
+    } catch (error) {
+      log.debug({ err: error }, "plugin stderr read failed");
+    }
+    if (total > 0) endLine();
+  };
+
+  return {
+    tail: () => {
+      const lines = pieces.length > 0 ? [...tail, current()].slice(-tailLines) : tail;
+      return redactLogText(lines.join("\n"));
+    },
+    done: run(),
+  };
+}

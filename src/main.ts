@@ -1,0 +1,71 @@
+/**
+ * drover's entry point: argv → command. The one top-level error boundary and the one
+ * `process.exit` of the core. Commands are imported lazily, so that `--version`, `config check`
+ * and plugin mode load only what they use (start-up time, SPEC §11).
+ */
+
+import { takeLogLevel } from "./cli/args.ts";
+import { USAGE, usageError } from "./cli/usage.ts";
+import { DroverError, ExitStatus, exitStatusForError } from "./errors.ts";
+import { PLUGIN_MODE_COMMAND } from "./plugin/spec.ts";
+import { VERSION, versionLine } from "./version.ts";
+
+async function main(rawArgv: string[]): Promise<number> {
+  if (rawArgv[0] === PLUGIN_MODE_COMMAND) return runBuiltinPlugin(rawArgv[1]);
+  const { level, argv } = takeLogLevel(rawArgv);
+  const [command, ...rest] = argv;
+  switch (command) {
+    case "--version":
+    case "-V":
+    case "version":
+      process.stdout.write(`${versionLine()}\n`);
+      return ExitStatus.ok;
+    case undefined:
+    case "--help":
+    case "-h":
+    case "help":
+      process.stdout.write(USAGE);
+      return command === undefined ? ExitStatus.usage : ExitStatus.ok;
+    case "exec":
+      return (await import("./cli/exec.ts")).execCommand(rest, { logLevel: level });
+    case "config":
+      return (await import("./cli/config-check.ts")).configCommand(rest);
+    case "init":
+      return (await import("./cli/init.ts")).initCommand(rest);
+    default:
+      throw usageError(`unknown command ${JSON.stringify(command)}`);
+  }
+}
+
+/** Plugin mode: serve until drover stops us; the SDK exits the process itself. */
+async function runBuiltinPlugin(name: string | undefined): Promise<number> {
+  switch (name) {
+    case "shell":
+      await (await import("../plugins/shell/main.ts")).main(VERSION);
+      return new Promise<number>(() => {});
+    default:
+      throw usageError(`unknown built-in plugin ${JSON.stringify(name)}`);
+  }
+}
+
+function report(err: DroverError): void {
+  const lines = [`drover: ${err.shortMessage}`];
+  for (const problem of err.details.problems ?? []) lines.push(`  ${problem}`);
+  if (err.details.stderrTail)
+    lines.push(
+      "last lines the plugin printed on stderr:",
+      ...err.details.stderrTail.split("\n").map((l) => `  ${l}`),
+    );
+  process.stderr.write(`${lines.join("\n")}\n`);
+}
+
+main(process.argv.slice(2)).then(
+  (status) => process.exit(status),
+  (caught: unknown) => {
+    const err = DroverError.from(caught);
+    report(err);
+    if (err.code === "internal" && err.cause instanceof Error && err.cause.stack)
+      process.stderr.write(`${err.cause.stack}\n`);
+    process.exit(exitStatusForError(err));
+  },
+);

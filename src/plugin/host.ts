@@ -1,0 +1,317 @@
+/**
+ * One plugin, as the core sees it: a long-lived process (started on first use, reused by every job
+ * and runner that names it, restarted when it dies) and its gRPC connection.
+ *
+ * Every call goes through here, so that:
+ *  - every in-flight call is tracked; when the process dies, all of them fail at once with an error
+ *    that names the plugin, says how it died and what it printed last on stderr;
+ *  - after `shutdown()` starts, new calls are refused with a coded error;
+ *  - every error the plugin causes carries its name.
+ */
+import { rmSync } from "node:fs";
+import type { DescMethod } from "@bufbuild/protobuf";
+import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
+import * as grpc from "@grpc/grpc-js";
+import { DroverError } from "../errors.ts";
+import { Executor } from "../gen/drover/plugin/v1/executor_pb.ts";
+import { Lifecycle } from "../gen/drover/plugin/v1/lifecycle_pb.ts";
+import { type GetInfoResponse, PluginInfo, PluginKind } from "../gen/drover/plugin/v1/plugin_info_pb.ts";
+import { Health, HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_pb.ts";
+import { GRPCController } from "../gen/plugin/grpc_controller_pb.ts";
+import type { Logger } from "../log/logger.ts";
+import { sweepTaggedProcesses } from "../process/sweep.ts";
+import {
+  type CallOptions,
+  createClient,
+  type MethodsOf,
+  type ServiceClient,
+} from "../protocol/grpc-service.ts";
+import { grpcTarget, HEALTH_SERVICE_NAME } from "../protocol/handshake.ts";
+import { describeExit, type LaunchedPlugin, launchPlugin, PLUGIN_GRACE_MS } from "./launch.ts";
+import type { PluginSpec } from "./spec.ts";
+import { translateCallError } from "./transport-errors.ts";
+
+/** Largest message either side accepts: a job payload with 10 MiB of variables must fit. */
+export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+/** How long the health check and GetInfo after the handshake may take. */
+const STARTUP_CALL_MS = 5_000;
+
+export type ExecutorClient = ServiceClient<MethodsOf<typeof Executor>>;
+export type LifecycleClient = ServiceClient<MethodsOf<typeof Lifecycle>>;
+
+/** A running plugin instance: process + channel + the calls in flight on it. */
+interface Instance {
+  launched: LaunchedPlugin;
+  channel: grpc.Client;
+  info: GetInfoResponse;
+  inFlight: Set<AbortController>;
+  /** Set once the process is gone: the error every in-flight and later call on it gets. */
+  death: DroverError | undefined;
+  executor: ExecutorClient;
+  lifecycle: LifecycleClient;
+}
+
+export class PluginHost {
+  readonly spec: PluginSpec;
+  #logger: Logger;
+  #handshakeTimeoutMs: number;
+  #instance: Instance | undefined;
+  #starting: Promise<Instance> | undefined;
+  #closed = false;
+  #restarts = 0;
+
+  constructor(spec: PluginSpec, options: { logger: Logger; handshakeTimeoutMs: number }) {
+    this.spec = spec;
+    this.#logger = options.logger.child({ plugin: spec.name });
+    this.#handshakeTimeoutMs = options.handshakeTimeoutMs;
+  }
+
+  get restarts(): number {
+    return this.#restarts;
+  }
+
+  /** Starts the plugin if it is not running (first use, or after it died); returns its GetInfo. */
+  async start(): Promise<GetInfoResponse> {
+    return (await this.#ensure()).info;
+  }
+
+  /** The Executor service of this plugin; calls are tracked (see class doc). */
+  async executor(): Promise<ExecutorClient> {
+    const instance = await this.#ensure();
+    if (instance.info.kind !== PluginKind.EXECUTOR) {
+      throw new DroverError(
+        "config_invalid",
+        `plugin "${this.spec.name}" is a ${kindName(instance.info.kind)} plugin, not an executor`,
+        { plugin: this.spec.name },
+      );
+    }
+    return instance.executor;
+  }
+
+  async lifecycle(): Promise<LifecycleClient> {
+    const instance = await this.#ensure();
+    if (instance.info.kind !== PluginKind.LIFECYCLE) {
+      throw new DroverError(
+        "config_invalid",
+        `plugin "${this.spec.name}" is a ${kindName(instance.info.kind)} plugin, not a lifecycle plugin`,
+        { plugin: this.spec.name },
+      );
+    }
+    return instance.lifecycle;
+  }
+
+  /** The pid of the running plugin process, if any (tests, diagnostics). */
+  get pid(): number | undefined {
+    return this.#instance?.launched.child.pid;
+  }
+
+  /**
+   * Graceful stop: refuse new calls, ask the plugin to shut down (GRPCController/Shutdown), give it
+   * PLUGIN_GRACE_MS, then SIGKILL its process group. Safe to call more than once.
+   */
+  async shutdown(): Promise<void> {
+    this.#closed = true;
+    const instance = this.#instance ?? (await this.#starting?.catch(() => undefined));
+    if (!instance || instance.death) return;
+    const controller = createClient(GRPCController, instance.channel);
+    await controller.shutdown({}, { timeoutMs: PLUGIN_GRACE_MS }).catch(() => undefined);
+    const child = instance.launched.child;
+    const exited = await Promise.race([
+      child.exited.then(() => true),
+      new Promise<false>((resolve) => setTimeout(() => resolve(false), PLUGIN_GRACE_MS).unref()),
+    ]);
+    if (!exited) {
+      this.#logger.warn("plugin did not stop within the grace period after Shutdown; killing it");
+      child.kill();
+    }
+    await child.exited;
+  }
+
+  /** SIGKILL now, no questions (second Ctrl-C, exit paths). */
+  kill(): void {
+    this.#closed = true;
+    this.#instance?.launched.child.kill();
+  }
+
+  #ensure(): Promise<Instance> {
+    if (this.#closed) {
+      return Promise.reject(
+        new DroverError(
+          "plugin_closed",
+          `plugin "${this.spec.name}" is shutting down; no new calls are accepted`,
+          { plugin: this.spec.name },
+        ),
+      );
+    }
+    if (this.#instance && !this.#instance.death) return Promise.resolve(this.#instance);
+    this.#starting ??= this.#launch().finally(() => {
+      this.#starting = undefined;
+    });
+    return this.#starting;
+  }
+
+  async #launch(): Promise<Instance> {
+    if (this.#instance) {
+      this.#restarts++;
+      this.#logger.warn({ restarts: this.#restarts }, "restarting plugin after it died");
+    }
+    const started = performance.now();
+    const launched = await launchPlugin(this.spec, {
+      logger: this.#logger,
+      handshakeTimeoutMs: this.#handshakeTimeoutMs,
+    });
+    const channel = new grpc.Client(
+      grpcTarget(launched.handshake.address),
+      grpc.credentials.createInsecure(),
+      {
+        "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
+        "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
+        // One plugin, one connection: never retry onto a plugin that died; we restart it ourselves.
+        "grpc.enable_retries": 0,
+      },
+    );
+    const instance: Instance = {
+      launched,
+      channel,
+      info: undefined as unknown as GetInfoResponse,
+      inFlight: new Set(),
+      death: undefined,
+      executor: undefined as unknown as ExecutorClient,
+      lifecycle: undefined as unknown as LifecycleClient,
+    };
+    instance.executor = this.#tracked(Executor, instance);
+    instance.lifecycle = this.#tracked(Lifecycle, instance);
+    launched.child.exited.then((exit) => this.#onExit(instance, describeExit(exit)));
+    try {
+      const health = this.#tracked(Health, instance);
+      const answer = await health.check({ service: HEALTH_SERVICE_NAME }, { timeoutMs: STARTUP_CALL_MS });
+      if (answer.status !== HealthCheckResponse_ServingStatus.SERVING) {
+        throw new DroverError(
+          "plugin_launch",
+          `plugin "${this.spec.name}" reports health status ${HealthCheckResponse_ServingStatus[answer.status]}, not SERVING`,
+        );
+      }
+      instance.info = await this.#tracked(PluginInfo, instance).getInfo({}, { timeoutMs: STARTUP_CALL_MS });
+    } catch (err) {
+      launched.child.kill();
+      await launched.child.exited;
+      const failure = DroverError.from(err, "plugin_launch");
+      throw new DroverError(
+        "plugin_launch",
+        `plugin "${this.spec.name}" did not answer after its handshake: ${failure.shortMessage}`,
+        {
+          plugin: this.spec.name,
+          stderrTail: launched.stderrTail(),
+        },
+        { cause: failure },
+      );
+    }
+    this.#logger.debug(
+      {
+        pid: launched.child.pid,
+        version: instance.info.version,
+        ms: Math.round(performance.now() - started),
+      },
+      "plugin started",
+    );
+    this.#instance = instance;
+    return instance;
+  }
+
+  #onExit(instance: Instance, how: string): void {
+    const tail = instance.launched.stderrTail();
+    instance.death = new DroverError("plugin_died", `plugin "${this.spec.name}" died (${how})`, {
+      plugin: this.spec.name,
+      ...(tail ? { stderrTail: tail } : {}),
+    });
+    if (!this.#closed) this.#logger.error({ err: instance.death }, "plugin died");
+    for (const call of instance.inFlight) call.abort(instance.death);
+    instance.inFlight.clear();
+    instance.channel.close();
+    rmSync(instance.launched.socketDir, { recursive: true, force: true });
+    // Job processes the plugin started live in groups only it knew: find them by their tag.
+    const swept = sweepTaggedProcesses(instance.launched.tag);
+    if (swept) this.#logger.warn({ processes: swept }, "killed processes left behind by the plugin");
+  }
+
+  /** A client for `service` whose every call is tracked on `instance` and translated on failure. */
+  #tracked<M extends GenServiceMethods>(service: GenService<M>, instance: Instance): ServiceClient<M> {
+    const raw = createClient(service, instance.channel) as Record<
+      string,
+      (req: unknown, opts?: CallOptions) => unknown
+    >;
+    const wrapped: Record<string, unknown> = {};
+    for (const method of (service as unknown as { methods: DescMethod[] }).methods) {
+      const call = raw[method.localName]!;
+      const rpc = `${service.name}/${method.name}`;
+      if (method.methodKind === "unary") {
+        wrapped[method.localName] = async (request: unknown, options?: CallOptions) => {
+          const { controller, done } = this.#begin(instance, rpc, options);
+          try {
+            return await (call(request, { ...options, signal: controller.signal }) as Promise<unknown>);
+          } catch (err) {
+            throw this.#failure(instance, err, rpc);
+          } finally {
+            done();
+          }
+        };
+      } else {
+        wrapped[method.localName] = (request: unknown, options?: CallOptions) =>
+          this.#trackStream(instance, rpc, call, request, options);
+      }
+    }
+    return wrapped as ServiceClient<M>;
+  }
+
+  async *#trackStream(
+    instance: Instance,
+    rpc: string,
+    call: (req: unknown, opts?: CallOptions) => unknown,
+    request: unknown,
+    options: CallOptions | undefined,
+  ): AsyncGenerator<unknown> {
+    const { controller, done } = this.#begin(instance, rpc, options);
+    try {
+      for await (const message of call(request, {
+        ...options,
+        signal: controller.signal,
+      }) as AsyncIterable<unknown>) {
+        yield message;
+      }
+    } catch (err) {
+      throw this.#failure(instance, err, rpc);
+    } finally {
+      done();
+    }
+  }
+
+  #begin(instance: Instance, rpc: string, options: CallOptions | undefined) {
+    if (instance.death) throw instance.death.with({ rpc });
+    const controller = new AbortController();
+    const onAbort = () => controller.abort(options?.signal?.reason);
+    options?.signal?.addEventListener("abort", onAbort, { once: true });
+    if (options?.signal?.aborted) controller.abort(options.signal.reason);
+    instance.inFlight.add(controller);
+    return {
+      controller,
+      done: () => {
+        instance.inFlight.delete(controller);
+        options?.signal?.removeEventListener("abort", onAbort);
+      },
+    };
+  }
+
+  #failure(instance: Instance, err: unknown, rpc: string): DroverError {
+    // When the process died, that is the story, whatever the transport said.
+    if (instance.death) return instance.death.with({ rpc });
+    return translateCallError(err, this.spec.name, rpc);
+  }
+}
+
+function kindName(kind: PluginKind): string {
+  return kind === PluginKind.EXECUTOR
+    ? "executor"
+    : kind === PluginKind.LIFECYCLE
+      ? "lifecycle"
+      : "unknown-kind";
+}

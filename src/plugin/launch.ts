@@ -1,0 +1,146 @@
+/**
+ * Starting a plugin process and reading its handshake line (SPEC §2), with a bounded wait and a
+ * distinct error for each way it can go wrong: timeout, exited before the handshake (with its
+ * stderr tail), malformed line, wrong core protocol version, no common app protocol version.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { DroverError } from "../errors.ts";
+import type { Logger } from "../log/logger.ts";
+import { forwardPluginStderr } from "../log/plugin-stderr.ts";
+import { type Child, type ChildExit, processTag, startChild } from "../process/child.ts";
+import {
+  APP_PROTOCOL_VERSIONS,
+  type Handshake,
+  type HandshakeProblem,
+  MAGIC_COOKIE_KEY,
+  MAGIC_COOKIE_VALUE,
+  PROTOCOL_VERSIONS_ENV,
+  parseHandshake,
+  SOCKET_DIR_ENV,
+} from "../protocol/handshake.ts";
+import type { PluginSpec } from "./spec.ts";
+
+/** After Shutdown (or SIGTERM), how long a plugin has before SIGKILL (go-plugin uses 2 s too). */
+export const PLUGIN_GRACE_MS = 2_000;
+
+export interface LaunchedPlugin {
+  child: Child;
+  handshake: Handshake;
+  /** The owner-only directory given to the plugin for its socket; removed when it stops. */
+  socketDir: string;
+  /** This instance's process tag (see process/sweep.ts). */
+  tag: string;
+  stderrTail(): string;
+}
+
+let launches = 0;
+
+export async function launchPlugin(
+  spec: PluginSpec,
+  options: { logger: Logger; handshakeTimeoutMs: number },
+): Promise<LaunchedPlugin> {
+  // mkdtemp creates the directory 0700: only drover's user can reach the socket.
+  const socketDir = mkdtempSync(join(tmpdir(), "drover-plugin-"));
+  const tag = `${processTag()}/${spec.name}-${++launches}`;
+  let child: Child;
+  try {
+    child = startChild({
+      name: `plugin "${spec.name}"`,
+      command: spec.command,
+      args: spec.args,
+      env: process.env,
+      protocolEnv: {
+        [MAGIC_COOKIE_KEY]: MAGIC_COOKIE_VALUE,
+        [PROTOCOL_VERSIONS_ENV]: APP_PROTOCOL_VERSIONS.join(","),
+        [SOCKET_DIR_ENV]: socketDir,
+      },
+      graceMs: PLUGIN_GRACE_MS,
+      tag,
+    });
+  } catch (err) {
+    rmSync(socketDir, { recursive: true, force: true });
+    throw launchError(spec, `could not start plugin "${spec.name}": ${DroverError.from(err).shortMessage}`);
+  }
+  const log = options.logger.child({ plugin: spec.name });
+  const stderr = forwardPluginStderr(child.stderr, options.logger, spec.name);
+
+  const lines = createInterface({ input: child.stdout, crlfDelay: Number.POSITIVE_INFINITY });
+  const firstLine = new Promise<string>((resolve) => {
+    let first = true;
+    lines.on("line", (line) => {
+      if (first) {
+        first = false;
+        resolve(line);
+      } else {
+        // go-plugin copies a plugin's later stdout into the host's log; so do we.
+        log.info({ stdout: line }, "plugin stdout");
+      }
+    });
+  });
+
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const outcome = await Promise.race([
+    firstLine.then((line) => ({ kind: "line" as const, line })),
+    child.exited.then((exit) => ({ kind: "exited" as const, exit })),
+    new Promise<{ kind: "timeout" }>((resolve) => {
+      timer = setTimeout(() => resolve({ kind: "timeout" }), options.handshakeTimeoutMs);
+    }),
+  ]);
+  clearTimeout(timer);
+
+  const fail = async (message: string): Promise<never> => {
+    child.kill();
+    await child.exited;
+    await Promise.race([stderr.done, new Promise((resolve) => setTimeout(resolve, 100))]);
+    rmSync(socketDir, { recursive: true, force: true });
+    throw launchError(spec, message, stderr.tail());
+  };
+
+  if (outcome.kind === "timeout") {
+    return fail(
+      `plugin "${spec.name}" did not complete the handshake within ${options.handshakeTimeoutMs} ms`,
+    );
+  }
+  if (outcome.kind === "exited") {
+    await Promise.race([stderr.done, new Promise((resolve) => setTimeout(resolve, 200))]);
+    return fail(`plugin "${spec.name}" exited before the handshake (${describeExit(outcome.exit)})`);
+  }
+  const parsed = parseHandshake(outcome.line);
+  if (!parsed.ok) return fail(`plugin "${spec.name}": ${describeProblem(parsed.problem)}`);
+  return { child, handshake: parsed.handshake, socketDir, tag, stderrTail: () => stderr.tail() };
+}
+
+function launchError(spec: PluginSpec, message: string, stderrTail?: string): DroverError {
+  return new DroverError("plugin_launch", message, {
+    plugin: spec.name,
+    ...(stderrTail ? { stderrTail } : {}),
+  });
+}
+
+/** "exit code 1", "signal SIGKILL", "could not start: ...". */
+export function describeExit(exit: ChildExit): string {
+  if (exit.startError) return exit.startError.shortMessage;
+  if (exit.signal) return `signal ${exit.signal}`;
+  if (exit.exitCode !== undefined) return `exit code ${exit.exitCode}`;
+  return "did not exit after SIGKILL";
+}
+
+export function describeProblem(problem: HandshakeProblem): string {
+  switch (problem.kind) {
+    case "malformed":
+      return `malformed handshake line ${JSON.stringify(truncate(problem.line))}: ${problem.reason}`;
+    case "core_version":
+      return `handshake has core protocol version ${JSON.stringify(problem.got)}, drover speaks 1 (is this a go-plugin plugin for another application?)`;
+    case "no_common_version":
+      return `no common plugin protocol version: drover speaks ${problem.offered.join(",")}, the plugin answered ${problem.got}`;
+    case "not_grpc":
+      return `handshake asks for protocol ${JSON.stringify(problem.protocol)}, drover speaks only "grpc" (go-plugin's net/rpc is not supported)`;
+  }
+}
+
+function truncate(line: string): string {
+  return line.length > 200 ? `${line.slice(0, 200)}…` : line;
+}

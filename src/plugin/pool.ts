@@ -1,0 +1,42 @@
+/**
+ * All plugin processes of one drover process, one per plugin command line: runners and jobs that
+ * name the same plugin share it (SPEC §1: long-lived, reused, several jobs at once).
+ */
+import type { Logger } from "../log/logger.ts";
+import { PluginHost } from "./host.ts";
+import type { PluginSpec } from "./spec.ts";
+
+export class PluginPool {
+  #hosts = new Map<string, PluginHost>();
+  #logger: Logger;
+  #handshakeTimeoutMs: number;
+
+  constructor(options: { logger: Logger; handshakeTimeoutMs: number }) {
+    this.#logger = options.logger;
+    this.#handshakeTimeoutMs = options.handshakeTimeoutMs;
+  }
+
+  /** The host for `spec`, created on first use (the process starts on its first call). */
+  host(spec: PluginSpec): PluginHost {
+    let host = this.#hosts.get(spec.key);
+    if (!host) {
+      host = new PluginHost(spec, { logger: this.#logger, handshakeTimeoutMs: this.#handshakeTimeoutMs });
+      this.#hosts.set(spec.key, host);
+    }
+    return host;
+  }
+
+  /** Graceful stop of every plugin, in parallel. */
+  async shutdown(): Promise<void> {
+    await Promise.all([...this.#hosts.values()].map((host) => host.shutdown()));
+  }
+
+  /** SIGKILL every plugin now. */
+  kill(): void {
+    for (const host of this.#hosts.values()) host.kill();
+  }
+
+  get hosts(): readonly PluginHost[] {
+    return [...this.#hosts.values()];
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * What drover needs to start a plugin: a name for messages and logs, and the command line.
+ * Built-in plugins are this same binary re-executed in plugin mode (`drover __plugin NAME`).
+ */
+export interface PluginSpec {
+  /** As shown in messages: "shell", "custom", "firecracker". */
+  name: string;
+  command: string;
+  args: string[];
+  /** Identifies one plugin process to share between runners and jobs (command + args). */
+  key: string;
+}
+
+export function pluginSpec(name: string, command: string, args: string[] = []): PluginSpec {
+  return { name, command, args, key: JSON.stringify([command, ...args]) };
+}
+
+/** The hidden sub-command that runs a built-in plugin. */
+export const PLUGIN_MODE_COMMAND = "__plugin";
+
+export type BuiltinPluginName = "shell" | "custom" | "script-hooks";
+
+/**
+ * A built-in plugin: this executable in plugin mode. When running from source (`bun src/main.ts`),
+ * `process.execPath` is bun and the entry script has to be passed again.
+ */
+export function builtinPluginSpec(name: BuiltinPluginName): PluginSpec {
+  const entry = process.argv[1];
+  const compiled = entry === undefined || entry.startsWith("/$bunfs/");
+  const args = compiled ? [PLUGIN_MODE_COMMAND, name] : [entry, PLUGIN_MODE_COMMAND, name];
+  return pluginSpec(name, process.execPath, args);
+}

@@ -1,0 +1,72 @@
+/**
+ * Translates what a gRPC call to a plugin threw into a DroverError that names the plugin and the
+ * RPC: the one place that knows grpc-js status codes (after connect-es node-error.ts).
+ */
+import { status as GrpcStatus, type ServiceError } from "@grpc/grpc-js";
+import { DroverError } from "../errors.ts";
+
+function isServiceError(err: unknown): err is ServiceError {
+  return (
+    typeof err === "object" &&
+    err !== null &&
+    "code" in err &&
+    "details" in err &&
+    typeof (err as ServiceError).code === "number"
+  );
+}
+
+export function translateCallError(err: unknown, plugin: string, rpc: string): DroverError {
+  if (DroverError.is(err)) return err.with({ plugin, rpc });
+  const details = { plugin, rpc };
+  if (!isServiceError(err)) {
+    return new DroverError(
+      "plugin_call",
+      `plugin "${plugin}": ${rpc} failed: ${DroverError.from(err).shortMessage}`,
+      details,
+      { cause: err },
+    );
+  }
+  switch (err.code) {
+    // The socket is gone or refused: the plugin exited or is not listening (ECONNREFUSED, ENOENT
+    // on the socket path both surface as UNAVAILABLE in grpc-js).
+    case GrpcStatus.UNAVAILABLE:
+      return new DroverError(
+        "plugin_call",
+        `plugin "${plugin}" is unavailable during ${rpc}: ${err.details}`,
+        details,
+        { cause: err },
+      );
+    // Our own deadline (handshake health check, GetInfo, Shutdown) passed.
+    case GrpcStatus.DEADLINE_EXCEEDED:
+      return new DroverError("plugin_call", `plugin "${plugin}" did not answer ${rpc} in time`, details, {
+        cause: err,
+      });
+    // We cancelled the call (job cancel or timeout); callers normally handle this before us.
+    case GrpcStatus.CANCELLED:
+      return new DroverError("plugin_call", `${rpc} on plugin "${plugin}" was cancelled`, details, {
+        cause: err,
+      });
+    // The plugin does not implement the method: wrong kind of plugin, or an older protocol.
+    case GrpcStatus.UNIMPLEMENTED:
+      return new DroverError("plugin_call", `plugin "${plugin}" does not implement ${rpc}`, details, {
+        cause: err,
+      });
+    // A message could not be decoded or was too large.
+    case GrpcStatus.INTERNAL:
+    case GrpcStatus.RESOURCE_EXHAUSTED:
+      return new DroverError(
+        "plugin_call",
+        `plugin "${plugin}": ${rpc} broke the protocol: ${err.details}`,
+        details,
+        { cause: err },
+      );
+    // The handler threw: its message is the detail.
+    default:
+      return new DroverError(
+        "plugin_call",
+        `plugin "${plugin}": ${rpc} failed: ${err.details || err.message}`,
+        details,
+        { cause: err },
+      );
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * Environment scrubbing for every child drover starts (plugins, drivers, hooks, job scripts).
+ *
+ * Removed: variables that would change how a Bun/Node child behaves (a compiled drover binary with
+ * BUN_BE_BUN set acts as `bun` itself) and the plugin-protocol variables, which only the plugin
+ * launcher sets, for the plugin it launches and nothing below it.
+ */
+import { MAGIC_COOKIE_KEY, PROTOCOL_VERSIONS_ENV, SOCKET_DIR_ENV } from "../protocol/handshake.ts";
+
+export const SCRUBBED_VARIABLES: readonly string[] = [
+  "BUN_OPTIONS",
+  "BUN_BE_BUN",
+  "NODE_OPTIONS",
+  MAGIC_COOKIE_KEY,
+  PROTOCOL_VERSIONS_ENV,
+  SOCKET_DIR_ENV,
+];
+
+/**
+ * Every process drover starts carries this variable; plugins pass it on to what they start. On exit
+ * (and when a plugin dies) drover finds the processes that still carry its tag and kills them, so
+ * that a crashed plugin's job processes are not left behind (see process/sweep.ts).
+ */
+export const PROCESS_TAG_ENV = "DROVER_PROCESS_TAG";
+
+export type Env = Record<string, string>;
+
+/** `base` without the scrubbed variables and without undefined values. */
+export function scrubEnv(base: Record<string, string | undefined>): Env {
+  const env: Env = {};
+  for (const [key, value] of Object.entries(base)) {
+    if (value === undefined || SCRUBBED_VARIABLES.includes(key)) continue;
+    env[key] = value;
+  }
+  return env;
+}
