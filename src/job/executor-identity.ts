@@ -2,7 +2,7 @@
  * Which executor a runner uses, as the job log names it, and the defaults that depend on it.
  */
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import type { RunnerConfig } from "../config/model.ts";
 
 export interface ExecutorIdentity {
@@ -20,7 +20,7 @@ export function executorIdentity(runner: RunnerConfig): ExecutorIdentity {
     case "custom":
       return { kind: "custom", name: "custom", title: "Custom" };
     case "plugin": {
-      const name = runner.plugin.kind === "path" ? runner.plugin.path : runner.plugin.name;
+      const name = runner.plugin.kind === "path" ? basename(runner.plugin.path) : runner.plugin.name;
       return { kind: "plugin", name, title: `plugin "${name}"` };
     }
   }

@@ -128,7 +128,7 @@ class JobRun {
       this.#client = await this.#o.connect();
     } catch (err) {
       const message = DroverError.from(err).shortMessage;
-      log.line(`ERROR: Preparation failed: ${message}`, "error");
+      this.#logError("ERROR: Preparation failed", err);
       log.sectionEnd("prepare_executor", { ok: false, durationMs: Date.now() - started, note: message });
       this.#record("prepare", "system_failure", undefined, Date.now() - started, message);
       this.#fail(
@@ -423,6 +423,7 @@ class JobRun {
                 message: reason === "interrupted" ? "interrupted" : "canceled",
               };
       } else {
+        this.#logError(`ERROR: ${name} failed`, err);
         run = { outcome: "system_failure", result: undefined, message: DroverError.from(err).shortMessage };
       }
     }
@@ -437,6 +438,15 @@ class JobRun {
     }
     this.#record(name, run.outcome, run.result?.exitCode, durationMs, run.message);
     return run;
+  }
+
+  /** An error in the job log: its one line, and what the plugin printed last on stderr, if anything. */
+  #logError(prefix: string, err: unknown): void {
+    const error = DroverError.from(err);
+    this.#o.log.line(`${prefix}: ${error.shortMessage}`, "error");
+    if (error.details.stderrTail) {
+      this.#o.log.line(`Last lines on the plugin's stderr:\n${error.details.stderrTail}`, "error");
+    }
   }
 
   #record(

@@ -33,6 +33,8 @@ import { translateCallError } from "./transport-errors.ts";
 
 /** Largest message either side accepts: a job payload with 10 MiB of variables must fit. */
 export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+/** How long a failed call waits for the plugin's exit status before blaming the transport. */
+const DEATH_NOTICE_MS = 1_000;
 /** How long the health check and GetInfo after the handshake may take. */
 const STARTUP_CALL_MS = 5_000;
 
@@ -250,7 +252,7 @@ export class PluginHost {
           try {
             return await (call(request, { ...options, signal: controller.signal }) as Promise<unknown>);
           } catch (err) {
-            throw this.#failure(instance, err, rpc);
+            throw await this.#failure(instance, err, rpc);
           } finally {
             done();
           }
@@ -279,7 +281,7 @@ export class PluginHost {
         yield message;
       }
     } catch (err) {
-      throw this.#failure(instance, err, rpc);
+      throw await this.#failure(instance, err, rpc);
     } finally {
       done();
     }
@@ -301,11 +303,25 @@ export class PluginHost {
     };
   }
 
-  #failure(instance: Instance, err: unknown, rpc: string): DroverError {
-    // When the process died, that is the story, whatever the transport said.
+  async #failure(instance: Instance, err: unknown, rpc: string): Promise<DroverError> {
+    // The dropped connection usually reaches us a moment before the process's exit status: give
+    // the exit a short while to arrive, because "the plugin died (signal SIGKILL)" is the story,
+    // whatever the transport said.
+    if (!instance.death && isTransportFailure(err)) {
+      await Promise.race([
+        instance.launched.child.exited,
+        new Promise((resolve) => setTimeout(resolve, DEATH_NOTICE_MS)),
+      ]);
+    }
     if (instance.death) return instance.death.with({ rpc });
     return translateCallError(err, this.spec.name, rpc);
   }
+}
+
+/** Errors that mean "the connection is gone" (as opposed to the plugin answering with an error). */
+function isTransportFailure(err: unknown): boolean {
+  const code = typeof err === "object" && err !== null ? (err as { code?: unknown }).code : undefined;
+  return code === grpc.status.UNAVAILABLE || code === grpc.status.INTERNAL || code === grpc.status.UNKNOWN;
 }
 
 function kindName(kind: PluginKind): string {

@@ -141,22 +141,34 @@ export function startChild(options: ChildOptions): Child {
   if (options.signal?.aborted) stop("cancel");
   else options.signal?.addEventListener("abort", onAbort, { once: true });
 
-  const finished = subprocess.then((result) => {
-    exited = true;
-    // Whatever the leader left running in its group goes with it.
-    if (pid !== undefined) signalGroup(pid, "SIGKILL");
-    const startError =
-      pid === undefined || (result.failed && result.exitCode === undefined && result.signal === undefined)
-        ? new DroverError(
-            "process",
-            `could not start ${options.name}: ${result.shortMessage ?? result.message}`,
-          )
-        : undefined;
-    return {
-      exitCode: result.exitCode,
-      signal: result.signal,
-      startError,
-    };
+  // The process is gone when it exits, not when its pipes close (something it started may hold
+  // them): take its status from the 'exit' event, and kill what is left of its group right away.
+  const finished = new Promise<{
+    exitCode: number | undefined;
+    signal: NodeJS.Signals | undefined;
+    startError: DroverError | undefined;
+  }>((resolve) => {
+    subprocess.once("exit", (code, signal) => {
+      exited = true;
+      if (pid !== undefined) signalGroup(pid, "SIGKILL");
+      resolve({ exitCode: code ?? undefined, signal: signal ?? undefined, startError: undefined });
+    });
+    subprocess.then((result) => {
+      exited = true;
+      if (pid !== undefined) signalGroup(pid, "SIGKILL");
+      const neverRan =
+        pid === undefined || (result.failed && result.exitCode === undefined && result.signal === undefined);
+      resolve({
+        exitCode: result.exitCode,
+        signal: result.signal,
+        startError: neverRan
+          ? new DroverError(
+              "process",
+              `could not start ${options.name}: ${result.shortMessage ?? result.message}`,
+            )
+          : undefined,
+      });
+    });
   });
   const exitedPromise = Promise.race([
     finished,

@@ -1,16 +1,18 @@
 /**
  * Bash script building blocks, with GitLab Runner's bash shell semantics (`shells/bash.go`).
  *
- * Every script is `set -eo pipefail` + `set +o noclobber` + `eval '<body>' </dev/null`: the body is
- * one single-quoted word, so a script works the same whether a driver runs it as a file or pipes it
- * into `bash` on stdin (`docker exec -i ... bash < script`, common in custom executor drivers), and
- * the job's commands read an empty stdin instead of the rest of the script. `set -e` stops the body
- * at the first failing command and its exit code becomes the script's.
+ * Every script is `set -eo pipefail` + `set +o noclobber`, the variable exports, then the stage's
+ * commands as `eval '<body>' </dev/null`: the body is one single-quoted word, so a script works the
+ * same whether a driver runs it as a file or pipes it into `bash` on stdin (`docker exec -i ... bash
+ * < script`, common in custom executor drivers), and the job's commands read an empty stdin instead
+ * of the rest of the script. `set -e` stops at the first failing command and its exit code becomes
+ * the script's.
  *
- * GitLab writes `: | eval '<body>'` instead; in bash 5 an errexit inside `eval` in a pipeline
- * subshell exits 1 whatever the command's status (`sh -c 'exit 42'` ends the script with 1), which
- * GitLab patches with FF_ENABLE_BASH_EXIT_CODE_CHECK. Redirecting stdin keeps the body in the main
- * shell, so the status is the command's own (test: "exits 42").
+ * GitLab writes everything as `: | eval '<body>'`. Two reasons not to: in bash 5 an errexit inside
+ * `eval` in a pipeline subshell exits 1 whatever the command's status (`sh -c 'exit 42'` ends the
+ * script with 1; GitLab patches that with FF_ENABLE_BASH_EXIT_CODE_CHECK), and bash's `eval` of a
+ * multi-megabyte string is quadratic (100,000 exports: 0.4 s as plain lines, over a minute eval'd).
+ * So exports stay plain top-level lines (they never read stdin) and only the commands are eval'd.
  *
  * Untrusted text (variable values, command echoes, paths, keys) only ever appears single-quoted.
  */
@@ -36,6 +38,8 @@ const SHELL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** Accumulates the body of a stage script, one shell line at a time. */
 export class ScriptWriter {
+  /** Top-level lines before the body: variable exports and file variables. */
+  private readonly prelude: string[] = [];
   private readonly lines: string[] = [];
 
   /** A raw line of bash. Only for text drover wrote; anything from the job goes through `quote`. */
@@ -86,11 +90,11 @@ export class ScriptWriter {
       }
     }
     if (files.length > 0) {
-      this.command("mkdir", "-p", tmpDir).command("chmod", "700", tmpDir);
+      this.prelude.push(`mkdir -p ${shellWord(tmpDir)}`, `chmod 700 ${shellWord(tmpDir)}`);
       // umask in a subshell: the files are created 0600 and the job's own umask is left alone.
-      this.line("(").line("  umask 077").line(files.join("\n")).line(")");
+      this.prelude.push("(", "  umask 077", ...files, ")");
     }
-    if (exports.length > 0) this.line(exports.join("\n"));
+    this.prelude.push(...exports);
     return this;
   }
 
@@ -114,15 +118,15 @@ export class ScriptWriter {
     return this;
   }
 
-  /** The complete script: header, then the body as one `eval`'d word. */
+  /** The complete script: header, exports, then the body as one `eval`'d word. */
   build(stage: string): string {
-    const body = this.lines.join("\n");
     return [
       "#!/usr/bin/env bash",
       `# drover ${stage} script (generated)`,
       "set -eo pipefail",
       "set +o noclobber",
-      `eval ${quote(body)} </dev/null`,
+      ...this.prelude,
+      `eval ${quote(this.lines.join("\n"))} </dev/null`,
       "exit 0",
       "",
     ].join("\n");
