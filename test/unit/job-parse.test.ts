@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
 import { DroverError } from "../../src/errors.ts";
 import { adHocJob, findJsonSyntaxError, parseJob, projectDirFor } from "../../src/job/index.ts";
 
@@ -41,6 +42,27 @@ describe("parseJob errors", () => {
   ])("locates the error in %j", (text, line, column, expected, found) => {
     expect(() => JSON.parse(text)).toThrow();
     expect(findJsonSyntaxError(text)).toMatchObject({ line, column, expected, found });
+  });
+
+  test("the scanner agrees with JSON.parse on valid and broken JSON", () => {
+    const broken = fc
+      .tuple(fc.json(), fc.nat(), fc.constantFrom("", "x", ",", "}", "]", '"', "\\", ":", "-", "\u0001", " "))
+      .map(([json, at, insert]) => {
+        const i = at % (json.length + 1);
+        return json.slice(0, i) + insert + json.slice(i + (at % 2));
+      });
+    fc.assert(
+      fc.property(fc.oneof(fc.json(), broken), (text) => {
+        let valid = true;
+        try {
+          JSON.parse(text);
+        } catch {
+          valid = false;
+        }
+        expect(findJsonSyntaxError(text) === undefined).toBe(valid);
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   test("valid JSON has no syntax error", () => {

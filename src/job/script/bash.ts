@@ -34,7 +34,9 @@ export function shellWord(value: string): string {
 }
 
 /** Names bash can export. Keys from a payload are checked by the parser; extra env might not be. */
-const SHELL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+export function isShellName(key: string): boolean {
+  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(key);
+}
 
 /** Accumulates the body of a stage script, one shell line at a time. */
 export class ScriptWriter {
@@ -74,7 +76,7 @@ export class ScriptWriter {
     const files: string[] = [];
     const exports: string[] = [];
     for (const v of variables) {
-      if (!SHELL_NAME.test(v.key)) {
+      if (!isShellName(v.key)) {
         exports.push(
           `printf '%s\\n' ${quote(`WARNING: variable ${JSON.stringify(v.key)} is not a valid name, not exported`)}`,
         );

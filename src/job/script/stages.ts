@@ -7,7 +7,7 @@
 import { DroverError } from "../../errors.ts";
 import type { Job, PlannedStage, ScriptContext } from "../model.ts";
 import { cachesToArchive, cachesToRestore, stepForStage } from "../plan.ts";
-import { fileVariablePath, ScriptWriter, shellWord } from "./bash.ts";
+import { fileVariablePath, isShellName, ScriptWriter, shellWord } from "./bash.ts";
 import { writeArchiveCache, writeRestoreCache } from "./cache.ts";
 import { writeGetSources } from "./git.ts";
 
@@ -53,8 +53,7 @@ export function renderStageScript(stage: PlannedStage, job: Job, ctx: ScriptCont
       break;
     case "cleanup_file_variables":
       for (const v of ctx.variables) {
-        if (v.file && /^[A-Za-z_][A-Za-z0-9_]*$/.test(v.key))
-          w.command("rm", "-f", fileVariablePath(ctx.tmpDir, v.key));
+        if (v.file && isShellName(v.key)) w.command("rm", "-f", fileVariablePath(ctx.tmpDir, v.key));
       }
       // Only when empty: other tools (and GitLab's git template) may keep files there.
       w.line(`rmdir ${shellWord(ctx.tmpDir)} 2>/dev/null || true`);
