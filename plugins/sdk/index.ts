@@ -15,9 +15,8 @@
  *   },
  * });
  */
-import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Executor } from "../../src/gen/drover/plugin/v1/executor_pb.ts";
-import { OutputStream, ResultKind, type StageEventSchema } from "../../src/gen/drover/plugin/v1/job_pb.ts";
+import { OutputStream, ResultKind } from "../../src/gen/drover/plugin/v1/job_pb.ts";
 import { Lifecycle } from "../../src/gen/drover/plugin/v1/lifecycle_pb.ts";
 import { PluginKind } from "../../src/gen/drover/plugin/v1/plugin_info_pb.ts";
 import { addService, type MethodsOf, type ServiceHandlers } from "../../src/protocol/grpc-service.ts";
@@ -65,12 +64,19 @@ export function serveLifecycle(plugin: LifecyclePlugin): Promise<void> {
   });
 }
 
-type StageEventInit = MessageInitShape<typeof StageEventSchema>;
+/**
+ * An output or result event. Structural (no message type name), so the same value fits every
+ * stream: Executor's StageEvent and Lifecycle's LifecycleEvent share these two cases.
+ */
+export type OutputEvent = { event: { case: "output"; value: { stream: OutputStream; data: Uint8Array } } };
+export type ResultEvent = {
+  event: { case: "result"; value: { kind: ResultKind; exitCode: number; message: string } };
+};
 
 const encoder = new TextEncoder();
 
-/** An output event for a stage stream. */
-export function output(stream: "stdout" | "stderr", data: Uint8Array | string): StageEventInit {
+/** An output event for a stage (or lifecycle) stream. */
+export function output(stream: "stdout" | "stderr", data: Uint8Array | string): OutputEvent {
   return {
     event: {
       case: "output",
@@ -82,8 +88,8 @@ export function output(stream: "stdout" | "stderr", data: Uint8Array | string): 
   };
 }
 
-/** The final event of a stage stream. */
-export function result(kind: ResultKind, exitCode = 0, message = ""): StageEventInit {
+/** The final event of a stage (or lifecycle) stream. */
+export function result(kind: ResultKind, exitCode = 0, message = ""): ResultEvent {
   return { event: { case: "result", value: { kind, exitCode, message } } };
 }
 

@@ -9,6 +9,7 @@ import { formatProblem } from "../config/problems.ts";
 import { DroverError, ExitStatus } from "../errors.ts";
 import { adHocJob } from "../job/adhoc.ts";
 import { executorIdentity } from "../job/executor-identity.ts";
+import type { LifecycleParticipant } from "../job/lifecycle.ts";
 import type { Job } from "../job/model.ts";
 import { parseJob } from "../job/parse.ts";
 import { exitStatusForResult, type JobResult } from "../job/result.ts";
@@ -18,7 +19,7 @@ import { formatDuration, JobLog } from "../log/job-log.ts";
 import { createLogger, type Logger } from "../log/logger.ts";
 import { stdoutSink } from "../log/sinks.ts";
 import { PluginPool } from "../plugin/pool.ts";
-import { executorPluginSpec } from "../plugin/resolve.ts";
+import { executorPluginSpec, lifecyclePluginSpecs } from "../plugin/resolve.ts";
 import { killAllChildren, processTag } from "../process/child.ts";
 import { sweepTaggedProcesses } from "../process/sweep.ts";
 import { VERSION } from "../version.ts";
@@ -57,9 +58,14 @@ export async function execCommand(
       ? [adHocJob(args.rest, { cwd: process.cwd(), id: String(Date.now() % 1_000_000_000) })]
       : args.positionals.map((file) => parseJob(readJobFile(file), file));
   const spec = executorPluginSpec(runner);
+  const lifecycleSpecs = lifecyclePluginSpecs(config.hooks, process.env);
 
   const pool = new PluginPool({ logger, handshakeTimeoutMs: config.pluginHandshakeTimeoutMs });
   const host = pool.host(spec);
+  const lifecycle: LifecycleParticipant[] = lifecycleSpecs.map(({ spec: hookSpec, settingsJson }) => {
+    const hookHost = pool.host(hookSpec);
+    return { name: hookSpec.name, client: () => hookHost.lifecycle(), settingsJson };
+  });
   const color = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
   const sink = stdoutSink();
   const identity = executorIdentity(runner);
@@ -107,6 +113,7 @@ export async function execCommand(
           abort: signals.abort,
           slots: { concurrentId, concurrentProjectId },
           version: VERSION,
+          lifecycle,
         });
         summarize(log, result);
         results.push(result);

@@ -155,6 +155,8 @@ export interface ScriptContext {
   variables: JobVariable[];
   /** Where file variables are written; GitLab uses "<projectDir>.tmp". */
   tmpDir: string;
+  /** Directories job_started hooks added to PATH (GITHUB_PATH), newest first. */
+  pathPrepend?: readonly string[];
   /** The job's state so far, exported as CI_JOB_STATUS to after_script. */
   jobStatus: "success" | "failed" | "canceled";
 }

@@ -24,6 +24,7 @@ import type { JobLog } from "../log/job-log.ts";
 import type { Logger } from "../log/logger.ts";
 import type { ExecutorClient } from "../plugin/host.ts";
 import { type ExecutorIdentity, executorDefaults } from "./executor-identity.ts";
+import { type LifecycleParticipant, runLifecycle, type StartedEffects } from "./lifecycle.ts";
 import type { Job, JobVariable, PlannedStage } from "./model.ts";
 import { planStages } from "./plan.ts";
 import { projectDirFor } from "./project.ts";
@@ -50,6 +51,8 @@ export interface RunJobOptions {
   abort: AbortSignal;
   slots: { concurrentId: number; concurrentProjectId: number };
   version: string;
+  /** Lifecycle plugins (job hooks), in order; empty when no hook is configured. */
+  lifecycle: readonly LifecycleParticipant[];
 }
 
 /** prepare (configure + prepare) attempts and the pause between them (GitLab's values). */
@@ -84,6 +87,11 @@ class JobRun {
   #buildsDir = "";
   #cacheDir: string | undefined;
   #configured = false;
+  /** What the job_started hooks exported, applied to every later stage. */
+  readonly #hookEffects: StartedEffects = { env: {}, pathPrepend: [] };
+  #startedHooksRan = false;
+  /** Set when a job_started hook failed: the job fails, prepare is not retried. */
+  #hookFailure: string | undefined;
 
   constructor(options: RunJobOptions) {
     this.#o = options;
@@ -111,6 +119,7 @@ class JobRun {
     } finally {
       clearTimeout(timer);
       if (this.#client && this.#configured) await this.#cleanup();
+      await this.#completedHooks();
       this.#o.cancel.removeEventListener("abort", onCancel);
       this.#o.abort.removeEventListener("abort", onAbort);
     }
@@ -150,6 +159,11 @@ class JobRun {
       if (outcome.outcome === "canceled" || outcome.outcome === "timed_out") {
         log.sectionEnd("prepare_executor", { ok: false, durationMs: Date.now() - started, note: message });
         this.#stopped();
+        return false;
+      }
+      if (this.#hookFailure) {
+        log.sectionEnd("prepare_executor", { ok: false, durationMs: Date.now() - started, note: message });
+        this.#fail("runner_system_failure", undefined, `job_started hook failed: ${this.#hookFailure}`);
         return false;
       }
       log.line(`ERROR: Preparation failed: ${message}`, "error");
@@ -198,6 +212,22 @@ class JobRun {
     if (problem) {
       this.#record("configure", "configuration_error", undefined, Date.now() - started, problem);
       return { outcome: "configuration_error", result: undefined, message: problem };
+    }
+    // The job_started hooks run once, between the config stage and prepare (SPEC §6), with the
+    // directories the executor chose.
+    if (!this.#startedHooksRan) {
+      this.#startedHooksRan = true;
+      const hooks = await runLifecycle("started", this.#o.lifecycle, {
+        context: (settingsJson) => this.#context(this.#variables, settingsJson),
+        log: this.#o.log,
+        signal,
+        effects: this.#hookEffects,
+      });
+      if (!hooks.ok) {
+        this.#hookFailure = hooks.message;
+        return { outcome: "system_failure", result: undefined, message: hooks.message };
+      }
+      this.#variables = this.#allVariables(config?.hostname, config?.jobEnv);
     }
     const prepareStarted = Date.now();
     return this.#consume("prepare", prepareStarted, async (onOutput) => {
@@ -282,6 +312,7 @@ class JobRun {
       variables: this.#variables,
       tmpDir: this.#tmpDir(),
       jobStatus: this.#status,
+      pathPrepend: this.#hookEffects.pathPrepend,
     });
     const env: Record<string, string> = {};
     for (const variable of this.#variables) if (!variable.file) env[variable.key] = variable.value;
@@ -383,6 +414,34 @@ class JobRun {
       Date.now() - started,
       last?.message,
     );
+  }
+
+  /** The job_completed hooks: always, whatever happened; a failure fails a job that had succeeded. */
+  async #completedHooks(): Promise<void> {
+    if (!this.#o.lifecycle.length) return;
+    const result = this.#result();
+    const variables = this.#variables.length ? this.#variables : this.#provisionalVariables();
+    const outcome = await runLifecycle("completed", this.#o.lifecycle, {
+      context: (settingsJson) => this.#context(variables, settingsJson),
+      log: this.#o.log,
+      // Not cut by a graceful cancel: the completed hook runs after cancel too (SPEC §8).
+      signal: this.#o.abort,
+      effects: this.#hookEffects,
+      outcome: {
+        status: result.status,
+        failureReason: result.status === "success" ? "" : result.reason,
+        exitCode: result.status === "failed" ? (result.exitCode ?? 0) : 0,
+        durationMs: BigInt(result.durationMs),
+        stages: result.stages.map((stage) => ({
+          name: stage.name,
+          kind: stageKind(stage.outcome),
+          exitCode: stage.exitCode ?? 0,
+          durationMs: BigInt(stage.durationMs),
+        })),
+      },
+    });
+    if (!outcome.ok)
+      this.#fail("runner_system_failure", undefined, `job_completed hook failed: ${outcome.message}`);
   }
 
   // ---- helpers --------------------------------------------------------------------------------
@@ -519,12 +578,13 @@ class JobRun {
     const extra: JobVariable[] = [
       ...runner.environment.map((pair) => plainVariable(pair.key, pair.value)),
       ...Object.entries(jobEnv ?? {}).map(([key, value]) => plainVariable(key, value)),
+      ...Object.entries(this.#hookEffects.env).map(([key, value]) => plainVariable(key, value)),
     ];
     for (const value of maskedValues(vars)) this.#o.log.addMask(value);
     return [...vars, ...extra];
   }
 
-  #context(variables: JobVariable[]): JobContext {
+  #context(variables: JobVariable[], settingsJson?: string): JobContext {
     const { job, runner } = this.#o;
     return create(JobContextSchema, {
       jobId: this.#o.jobKey,
@@ -532,13 +592,28 @@ class JobRun {
       jobJson: new TextEncoder().encode(JSON.stringify(job.payload)),
       variables,
       runnerName: runner.name,
-      runnerSettingsJson: JSON.stringify(runner.executor === "plugin" ? runner.settings : runner.section),
+      runnerSettingsJson:
+        settingsJson ?? JSON.stringify(runner.executor === "plugin" ? runner.settings : runner.section),
     });
   }
 }
 
 function plainVariable(key: string, value: string): JobVariable {
   return { key, value, public: true, masked: false, file: false, raw: false };
+}
+
+function stageKind(outcome: StageOutcome): ResultKind {
+  switch (outcome) {
+    case "success":
+    case "skipped":
+      return ResultKind.SUCCESS;
+    case "build_failure":
+      return ResultKind.BUILD_FAILURE;
+    case "configuration_error":
+      return ResultKind.CONFIGURATION_ERROR;
+    default:
+      return ResultKind.SYSTEM_FAILURE;
+  }
 }
 
 function fromResult(result: StageResult): StageRun {

@@ -2,7 +2,7 @@
  * Which plugin process serves a runner: the one place that turns `executor = ...` into a command.
  */
 import { basename } from "node:path";
-import type { RunnerConfig } from "../config/model.ts";
+import type { HookScript, HooksConfig, RunnerConfig } from "../config/model.ts";
 import { DroverError } from "../errors.ts";
 import { builtinPluginSpec, type PluginSpec, pluginSpec } from "./spec.ts";
 
@@ -28,4 +28,61 @@ export function executorPluginSpec(runner: RunnerConfig): PluginSpec {
         { keyPath: "plugin.name" },
       );
   }
+}
+
+/** A lifecycle plugin to launch for every job, and the settings it gets (JobContext.runner_settings_json). */
+export interface LifecycleSpec {
+  spec: PluginSpec;
+  settingsJson: string;
+}
+
+/**
+ * The lifecycle plugins every job goes through, in order: the built-in script-hooks plugin when
+ * any hook script is set (ACTIONS_RUNNER_HOOK_JOB_STARTED / _COMPLETED first, as on GitHub's
+ * runner, then `[hooks] job_started` / `job_completed`), then each `[[hooks.plugins]]`.
+ */
+export function lifecyclePluginSpecs(
+  hooks: HooksConfig,
+  env: Record<string, string | undefined>,
+): LifecycleSpec[] {
+  const fromEnv = (name: string): ScriptHookSetting[] => {
+    const path = env[name];
+    return path ? [{ path }] : [];
+  };
+  const toSetting = (script: HookScript): ScriptHookSetting =>
+    script.timeoutSeconds === undefined
+      ? { path: script.path }
+      : { path: script.path, timeout_seconds: script.timeoutSeconds };
+  const settings: ScriptHooksSettings = {
+    job_started: [...fromEnv("ACTIONS_RUNNER_HOOK_JOB_STARTED"), ...hooks.jobStarted.map(toSetting)],
+    job_completed: [...fromEnv("ACTIONS_RUNNER_HOOK_JOB_COMPLETED"), ...hooks.jobCompleted.map(toSetting)],
+  };
+  const specs: LifecycleSpec[] = [];
+  if (settings.job_started.length || settings.job_completed.length) {
+    specs.push({ spec: builtinPluginSpec("script-hooks"), settingsJson: JSON.stringify(settings) });
+  }
+  for (const plugin of hooks.plugins) {
+    if (plugin.ref.kind !== "path") {
+      throw new DroverError(
+        "config_invalid",
+        `hooks.plugins: installed plugins (name = "${plugin.ref.name}") are not supported by this drover build yet; use path = "/abs/path/to/plugin"`,
+        { keyPath: "hooks.plugins" },
+      );
+    }
+    specs.push({
+      spec: pluginSpec(basename(plugin.ref.path), plugin.ref.path),
+      settingsJson: JSON.stringify(plugin.settings),
+    });
+  }
+  return specs;
+}
+
+/** The settings the script-hooks plugin reads (plugins/script-hooks). */
+interface ScriptHookSetting {
+  path: string;
+  timeout_seconds?: number;
+}
+interface ScriptHooksSettings {
+  job_started: ScriptHookSetting[];
+  job_completed: ScriptHookSetting[];
 }

@@ -71,7 +71,11 @@ export class ScriptWriter {
    * level, raw values untouched; bash never re-reads a value, so `$(...)` in a value stays text.
    * File variables are written into `tmpDir` (0700) as files (0600) and exported as their paths.
    */
-  exportVariables(variables: readonly JobVariable[], tmpDir: string): this {
+  exportVariables(
+    variables: readonly JobVariable[],
+    tmpDir: string,
+    pathPrepend: readonly string[] = [],
+  ): this {
     const table = variableTable(variables);
     const files: string[] = [];
     const exports: string[] = [];
@@ -97,6 +101,8 @@ export class ScriptWriter {
       this.prelude.push("(", "  umask 077", ...files, ")");
     }
     this.prelude.push(...exports);
+    // GITHUB_PATH from job_started hooks: in front of whatever PATH the executor's host has.
+    if (pathPrepend.length) this.prelude.push(`export PATH=${pathPrepend.map(quote).join(":")}:"$PATH"`);
     return this;
   }
 

@@ -30,7 +30,7 @@ export function renderStageScript(stage: PlannedStage, job: Job, ctx: ScriptCont
       w.line(`printf 'Running on %s...\\n' "$(hostname 2>/dev/null || uname -n)"`);
       break;
     case "get_sources":
-      w.exportVariables(ctx.variables, ctx.tmpDir);
+      w.exportVariables(ctx.variables, ctx.tmpDir, ctx.pathPrepend);
       writeGetSources(w, job, ctx);
       break;
     case "restore_cache":
@@ -66,7 +66,7 @@ export function renderStageScript(stage: PlannedStage, job: Job, ctx: ScriptCont
           stage: name,
         });
       }
-      w.exportVariables(ctx.variables, ctx.tmpDir);
+      w.exportVariables(ctx.variables, ctx.tmpDir, ctx.pathPrepend);
       if (name === "after_script") w.line(`export CI_JOB_STATUS=${shellWord(ctx.jobStatus)}`);
       w.command("cd", ctx.projectDir);
       w.userCommands(step.script);
@@ -76,5 +76,5 @@ export function renderStageScript(stage: PlannedStage, job: Job, ctx: ScriptCont
 }
 
 function inProjectDir(w: ScriptWriter, ctx: ScriptContext): void {
-  w.exportVariables(ctx.variables, ctx.tmpDir).command("cd", ctx.projectDir);
+  w.exportVariables(ctx.variables, ctx.tmpDir, ctx.pathPrepend).command("cd", ctx.projectDir);
 }

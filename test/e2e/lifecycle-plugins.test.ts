@@ -1,0 +1,69 @@
+/**
+ * Third-party lifecycle plugins ([[hooks.plugins]]): the example telemetry plugin, written with the
+ * SDK, receives JobStarted and JobCompleted for every job, with the job's result.
+ */
+import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  cleanEnv,
+  drover,
+  ensureBuilt,
+  expectNoLeftovers,
+  jobJson,
+  marker,
+  ROOT,
+  tempDir,
+  tsExecutable,
+} from "../harness.ts";
+
+ensureBuilt();
+
+describe("[[hooks.plugins]]", () => {
+  test("the telemetry example records both events of a succeeding and a failing job", async () => {
+    using dir = tempDir();
+    const mark = marker();
+    const plugin = tsExecutable(dir, "telemetry", join(ROOT, "examples", "telemetry-plugin", "main.ts"));
+    const events = join(dir.path, "events.jsonl");
+    const config = dir.file(
+      "config.toml",
+      `concurrent = 1\n[[runners]]\n  name = "local"\n  executor = "shell"\n[[hooks.plugins]]\n  path = "${plugin}"\n  [hooks.plugins.settings]\n    file = "${events}"\n`,
+    );
+    const ok = dir.file("ok.json", jobJson({ id: 11, job_info: { name: "good" }, script: ["echo fine"] }));
+    const bad = dir.file("bad.json", jobJson({ id: 12, job_info: { name: "bad" }, script: ["exit 4"] }));
+    const result = await drover(["exec", "--config", config, ok, bad], {
+      cwd: dir.path,
+      env: cleanEnv(dir.path, { [mark.name]: mark.value }),
+    });
+    expect(result.exitCode).toBe(1);
+    const lines = readFileSync(events, "utf8")
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line));
+    expect(lines.map((l) => [l.event, l.job_name, l.status, l.failure_reason])).toEqual([
+      ["job_started", "good", undefined, undefined],
+      ["job_completed", "good", "success", undefined],
+      ["job_started", "bad", undefined, undefined],
+      ["job_completed", "bad", "failed", "script_failure"],
+    ]);
+    const stages = lines[1].stages.map((s: { name: string }) => s.name);
+    expect(stages).toContain("build_script");
+    expect(result.stdout).toContain("[good] ✓ complete_runner");
+    await expectNoLeftovers(mark.entry);
+  });
+
+  test("a lifecycle plugin that cannot start fails the job and says why", async () => {
+    using dir = tempDir();
+    const config = dir.file(
+      "config.toml",
+      `[[hooks.plugins]]\n  path = "${join(dir.path, "missing-plugin")}"\n`,
+    );
+    const result = await drover(["exec", "--config", config, "--", "echo never"], {
+      cwd: dir.path,
+      env: cleanEnv(dir.path),
+    });
+    expect(result.stdout).toContain('lifecycle plugin "missing-plugin" failed');
+    expect(result.stdout).not.toContain("never\n");
+    expect(result.exitCode).toBe(2);
+  });
+});
