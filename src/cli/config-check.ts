@@ -5,7 +5,7 @@ import { checkConfigText } from "../config/check.ts";
 import { lookupConfig } from "../config/lookup.ts";
 import { formatProblem } from "../config/problems.ts";
 import { DroverError, ExitStatus } from "../errors.ts";
-import { executorPluginSpec } from "../plugin/resolve.ts";
+import { executorPluginSpec, lifecyclePluginSpecs } from "../plugin/resolve.ts";
 import { parseArgs } from "./args.ts";
 import { usageError } from "./usage.ts";
 
@@ -44,16 +44,26 @@ export async function configCommand(argv: string[]): Promise<number> {
     );
   }
   const { config, problems } = checkConfigText(text, location.path);
-  const lines = problems.map((p) => `${p.severity}: ${formatProblem(p)}`);
+  // formatProblem marks warnings itself ("file:line: warning: ..."); errors are counted here.
+  const lines = problems.map((p) => formatProblem(p));
+  let errors = problems.filter((p) => p.severity === "error").length;
   // Problems only visible once runners are resolved (executors this build cannot run yet).
   for (const runner of config?.runners ?? []) {
     try {
       executorPluginSpec(runner);
     } catch (err) {
-      lines.push(`error: ${location.path}:${runner.line}: ${DroverError.from(err).shortMessage}`);
+      lines.push(`${location.path}:${runner.line}: ${DroverError.from(err).shortMessage}`);
+      errors++;
     }
   }
-  const errors = lines.filter((l) => l.startsWith("error:")).length;
+  if (config) {
+    try {
+      lifecyclePluginSpecs(config.hooks, process.env);
+    } catch (err) {
+      lines.push(`${location.path}: ${DroverError.from(err).shortMessage}`);
+      errors++;
+    }
+  }
   for (const line of lines) process.stdout.write(`${line}\n`);
   process.stdout.write(
     errors

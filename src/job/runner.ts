@@ -250,7 +250,10 @@ class JobRun {
     this.#cacheDir = config?.cacheDir || runner.cacheDir || defaults.cacheDir;
     const shared = config?.buildsDirIsShared ?? defaults.buildsDirIsShared;
     const shortToken = runnerShortToken(runner);
-    this.#projectDir = projectDirFor(job, buildsDir, {
+    // `drover exec -- cmd` runs in the current directory only with the shell executor (SPEC §3):
+    // another executor's host or sandbox has its own file system, so the job goes under its builds dir.
+    const placed = job.adHoc && this.#o.executor.kind !== "shell" ? withoutAdHoc(job) : job;
+    this.#projectDir = projectDirFor(placed, buildsDir, {
       isShared: shared,
       runnerShortToken: shortToken,
       concurrentProjectId: this.#o.slots.concurrentProjectId,
@@ -556,7 +559,9 @@ class JobRun {
     const { job } = this.#o;
     // GitLab keeps file variables beside the project dir; an ad-hoc job's project dir is the user's
     // own checkout, so its files go under the builds dir instead.
-    return job.adHoc ? join(this.#buildsDir, "tmp", `${this.#o.jobKey}.tmp`) : `${this.#projectDir}.tmp`;
+    return job.adHoc && this.#o.executor.kind === "shell"
+      ? join(this.#buildsDir, "tmp", `${this.#o.jobKey}.tmp`)
+      : `${this.#projectDir}.tmp`;
   }
 
   #provisionalVariables(): JobVariable[] {
@@ -596,6 +601,11 @@ class JobRun {
         settingsJson ?? JSON.stringify(runner.executor === "plugin" ? runner.settings : runner.section),
     });
   }
+}
+
+function withoutAdHoc(job: Job): Job {
+  const { adHoc: _, ...rest } = job;
+  return rest;
 }
 
 function plainVariable(key: string, value: string): JobVariable {

@@ -104,6 +104,7 @@ export async function launchPlugin(
       `plugin "${spec.name}" did not complete the handshake within ${options.handshakeTimeoutMs} ms`,
     );
   }
+  if (outcome.kind === "exited" && outcome.exit.startError) return fail(outcome.exit.startError.shortMessage);
   if (outcome.kind === "exited") {
     await Promise.race([stderr.done, new Promise((resolve) => setTimeout(resolve, 200))]);
     return fail(`plugin "${spec.name}" exited before the handshake (${describeExit(outcome.exit)})`);

@@ -1,6 +1,7 @@
 /**
  * Which plugin process serves a runner: the one place that turns `executor = ...` into a command.
  */
+import { accessSync, constants, statSync } from "node:fs";
 import { basename } from "node:path";
 import type { HookScript, HooksConfig, RunnerConfig } from "../config/model.ts";
 import { DroverError } from "../errors.ts";
@@ -21,12 +22,34 @@ export function executorPluginSpec(runner: RunnerConfig): PluginSpec {
         },
       );
     case "plugin":
-      if (runner.plugin.kind === "path") return pluginSpec(basename(runner.plugin.path), runner.plugin.path);
+      if (runner.plugin.kind === "path") {
+        checkExecutable(runner.plugin.path, `runner "${runner.name}": plugin`);
+        return pluginSpec(basename(runner.plugin.path), runner.plugin.path);
+      }
       throw new DroverError(
         "config_invalid",
         `runner "${runner.name}": installed plugins (name = "${runner.plugin.name}") are not supported by this drover build yet; use path = "/abs/path/to/plugin"`,
         { keyPath: "plugin.name" },
       );
+  }
+}
+
+/** A plugin named by path must be an executable file: a configuration error otherwise, caught by `config check`. */
+function checkExecutable(path: string, what: string): void {
+  try {
+    accessSync(path, constants.X_OK);
+    if (!statSync(path).isFile()) throw new Error("not a file");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why =
+      code === "ENOENT"
+        ? "does not exist"
+        : code === "EACCES"
+          ? "is not executable"
+          : "is not an executable file";
+    throw new DroverError("config_invalid", `${what} ${JSON.stringify(path)} ${why}`, {
+      keyPath: "plugin.path",
+    });
   }
 }
 
@@ -69,6 +92,7 @@ export function lifecyclePluginSpecs(
         { keyPath: "hooks.plugins" },
       );
     }
+    checkExecutable(plugin.ref.path, "hooks.plugins: plugin");
     specs.push({
       spec: pluginSpec(basename(plugin.ref.path), plugin.ref.path),
       settingsJson: JSON.stringify(plugin.settings),

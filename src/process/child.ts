@@ -164,7 +164,7 @@ export function startChild(options: ChildOptions): Child {
         startError: neverRan
           ? new DroverError(
               "process",
-              `could not start ${options.name}: ${result.shortMessage ?? result.message}`,
+              `could not start ${options.name}: ${startFailure(result, options.command)}`,
             )
           : undefined,
       });
@@ -194,6 +194,23 @@ export function startChild(options: ChildOptions): Child {
     stop,
     kill,
   };
+}
+
+/** Why a spawn failed, in one line ("no such file", "permission denied") rather than execa's paragraph. */
+function startFailure(
+  result: { code?: string | undefined; shortMessage?: string | undefined; message?: string | undefined },
+  command: string,
+): string {
+  switch (result.code) {
+    case "ENOENT":
+      return `${JSON.stringify(command)} does not exist (or its interpreter does not)`;
+    case "EACCES":
+      return `${JSON.stringify(command)} is not executable (permission denied)`;
+    case "ENOEXEC":
+      return `${JSON.stringify(command)} is not an executable format (missing #! line?)`;
+    default:
+      return (result.shortMessage ?? result.message ?? "unknown error").split("\n")[0] ?? "unknown error";
+  }
 }
 
 /** SIGKILL every child group this process started and that is still running (exit paths). */

@@ -52,7 +52,7 @@ describe("[[hooks.plugins]]", () => {
     await expectNoLeftovers(mark.entry);
   });
 
-  test("a lifecycle plugin that cannot start fails the job and says why", async () => {
+  test("a lifecycle plugin that is missing is a configuration error; nothing runs", async () => {
     using dir = tempDir();
     const config = dir.file(
       "config.toml",
@@ -62,7 +62,25 @@ describe("[[hooks.plugins]]", () => {
       cwd: dir.path,
       env: cleanEnv(dir.path),
     });
-    expect(result.stdout).toContain('lifecycle plugin "missing-plugin" failed');
+    expect(result.stderr).toContain('missing-plugin" does not exist');
+    expect(result.stdout).toBe("");
+    expect(result.exitCode).toBe(78);
+  });
+
+  test("a lifecycle plugin that dies before its handshake fails the job and says why", async () => {
+    using dir = tempDir();
+    const plugin = dir.file(
+      "broken-hook",
+      "#!/bin/sh\necho 'hook plugin: bad settings' >&2\nexit 1\n",
+      0o755,
+    );
+    const config = dir.file("config.toml", `[[hooks.plugins]]\n  path = "${plugin}"\n`);
+    const result = await drover(["exec", "--config", config, "--", "echo never"], {
+      cwd: dir.path,
+      env: cleanEnv(dir.path),
+    });
+    expect(result.stdout).toContain('lifecycle plugin "broken-hook" failed');
+    expect(result.stdout).toContain("hook plugin: bad settings");
     expect(result.stdout).not.toContain("never\n");
     expect(result.exitCode).toBe(2);
   });
