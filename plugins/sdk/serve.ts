@@ -44,6 +44,7 @@ export interface ServeOptions {
   onShutdown?: () => Promise<void> | void;
 }
 
+const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 /** How often a plugin checks that the drover process that started it is still its parent. */
 const PARENT_CHECK_MS = 500;
 /** How long a graceful server shutdown may take before connections are cut. */
@@ -68,7 +69,12 @@ export async function serve(options: ServeOptions): Promise<void> {
   const socketDir = process.env[SOCKET_DIR_ENV] ?? ownDir!;
   const socketPath = join(socketDir, `plugin-${process.pid}.sock`);
 
-  const server = new grpc.Server();
+  // As large as the core accepts (src/plugin/host.ts MAX_MESSAGE_BYTES): a job payload with
+  // megabytes of variables must reach the plugin.
+  const server = new grpc.Server({
+    "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
+    "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
+  });
   let shuttingDown: Promise<void> | undefined;
   const shutdown = (): Promise<void> => {
     shuttingDown ??= (async () => {

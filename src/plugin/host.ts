@@ -49,6 +49,8 @@ interface Instance {
   inFlight: Set<AbortController>;
   /** Set once the process is gone: the error every in-flight and later call on it gets. */
   death: DroverError | undefined;
+  /** drover itself is stopping this process: its exit is not news. */
+  stopping: boolean;
   executor: ExecutorClient;
   lifecycle: LifecycleClient;
 }
@@ -83,7 +85,7 @@ export class PluginHost {
     if (instance.info.kind !== PluginKind.EXECUTOR) {
       throw new DroverError(
         "config_invalid",
-        `plugin "${this.spec.name}" is a ${kindName(instance.info.kind)} plugin, not an executor`,
+        `plugin "${this.spec.name}" is ${kindName(instance.info.kind)} plugin, not an executor`,
         { plugin: this.spec.name },
       );
     }
@@ -95,7 +97,7 @@ export class PluginHost {
     if (instance.info.kind !== PluginKind.LIFECYCLE) {
       throw new DroverError(
         "config_invalid",
-        `plugin "${this.spec.name}" is a ${kindName(instance.info.kind)} plugin, not a lifecycle plugin`,
+        `plugin "${this.spec.name}" is ${kindName(instance.info.kind)} plugin, not a lifecycle plugin`,
         { plugin: this.spec.name },
       );
     }
@@ -178,6 +180,7 @@ export class PluginHost {
       info: undefined as unknown as GetInfoResponse,
       inFlight: new Set(),
       death: undefined,
+      stopping: false,
       executor: undefined as unknown as ExecutorClient,
       lifecycle: undefined as unknown as LifecycleClient,
     };
@@ -195,6 +198,7 @@ export class PluginHost {
       }
       instance.info = await this.#tracked(PluginInfo, instance).getInfo({}, { timeoutMs: STARTUP_CALL_MS });
     } catch (err) {
+      instance.stopping = true;
       launched.child.kill();
       await launched.child.exited;
       const failure = DroverError.from(err, "plugin_launch");
@@ -226,7 +230,7 @@ export class PluginHost {
       plugin: this.spec.name,
       ...(tail ? { stderrTail: tail } : {}),
     });
-    if (!this.#closed) this.#logger.error({ err: instance.death }, "plugin died");
+    if (!this.#closed && !instance.stopping) this.#logger.error({ err: instance.death }, "plugin died");
     for (const call of instance.inFlight) call.abort(instance.death);
     instance.inFlight.clear();
     instance.channel.close();

@@ -12,15 +12,8 @@ export function executorPluginSpec(runner: RunnerConfig): PluginSpec {
     case "shell":
       return builtinPluginSpec("shell");
     case "custom":
-      // The shell-driver adapter is its own piece of work (issue 3); until it lands, say so plainly
-      // instead of starting something that cannot run the drivers.
-      throw new DroverError(
-        "config_invalid",
-        `runner "${runner.name}": executor "custom" is not available in this drover build yet`,
-        {
-          keyPath: "executor",
-        },
-      );
+      // The shell-driver adapter (plugins/custom): this binary in plugin mode, running the drivers.
+      return builtinPluginSpec("custom");
     case "plugin":
       if (runner.plugin.kind === "path") {
         checkExecutable(runner.plugin.path, `runner "${runner.name}": plugin`);

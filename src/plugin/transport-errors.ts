@@ -26,6 +26,8 @@ export function translateCallError(err: unknown, plugin: string, rpc: string): D
       { cause: err },
     );
   }
+  // grpc-js appends connection diagnostics ("Last error: ... Resolution note: ") to some details.
+  err.details = err.details.replace(/\s*Resolution note:.*$/s, "");
   switch (err.code) {
     // The socket is gone or refused: the plugin exited or is not listening (ECONNREFUSED, ENOENT
     // on the socket path both surface as UNAVAILABLE in grpc-js).

@@ -1,0 +1,112 @@
+/**
+ * d. per-stage overhead of a warm gRPC executor: through a started PluginHost on the built-in shell
+ * plugin, Configure once, then `Run` calls of a no-op script (`true`) in a row, against the same
+ * number of direct `bash --noprofile --norc <file>` spawns, which is what the shell plugin does for
+ * each stage. The difference is what the protocol, the plugin's bookkeeping (script file, process
+ * group, output merge) and the core's call tracking add to every stage of every job.
+ */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ResultKind, type StageResult } from "../../src/gen/drover/plugin/v1/job_pb.ts";
+import { createLogger } from "../../src/log/logger.ts";
+import { type ExecutorClient, PluginHost } from "../../src/plugin/host.ts";
+import { PLUGIN_MODE_COMMAND, pluginSpec } from "../../src/plugin/spec.ts";
+import { startChild } from "../../src/process/child.ts";
+import type { BenchContext } from "./context.ts";
+import { compare, ms, type Row, spread, stats, timeCommand } from "./harness.ts";
+
+const TARGET_ADDED_MS = 1;
+/** Stages per measured run; the figure is the mean per stage of one run. */
+const CALLS = 200;
+const JOB_ID = "bench-stage-rpc";
+
+/** The last event of a stage stream; throws unless it is a result. */
+async function drain(events: AsyncIterable<{ event: { case: string | undefined; value?: unknown } }>) {
+  let last: StageResult | undefined;
+  for await (const e of events) if (e.event.case === "result") last = e.event.value as StageResult;
+  if (!last) throw new Error("stage stream ended without a result");
+  return last;
+}
+
+async function runTrue(executor: ExecutorClient): Promise<void> {
+  const result = await drain(
+    executor.run({ jobId: JOB_ID, stage: "build_script", script: "true\n", env: {} }),
+  );
+  if (result.kind !== ResultKind.SUCCESS) throw new Error(`Run failed: ${result.message}`);
+}
+
+export async function stageRpc(ctx: BenchContext): Promise<Row> {
+  const logger = createLogger({ level: "error", pretty: false });
+  const host = new PluginHost(pluginSpec("shell", ctx.drover, [PLUGIN_MODE_COMMAND, "shell"]), {
+    logger,
+    handshakeTimeoutMs: 10_000,
+  });
+  const script = join(ctx.dir("stage-rpc"), "true.sh");
+  writeFileSync(script, "true\n", { mode: 0o700 });
+  try {
+    const executor = await host.executor();
+    for await (const e of executor.configure({
+      job: {
+        jobId: JOB_ID,
+        jobName: "bench",
+        jobJson: new TextEncoder().encode("{}"),
+        runnerName: "bench",
+        runnerSettingsJson: "{}",
+      },
+    })) {
+      if (e.event.case === "result" && e.event.value.status?.kind !== ResultKind.SUCCESS)
+        throw new Error(`Configure failed: ${e.event.value.status?.message}`);
+    }
+
+    const perCall = async (one: () => Promise<void> | void): Promise<number> => {
+      const started = performance.now();
+      for (let i = 0; i < CALLS; i++) await one();
+      return (performance.now() - started) / CALLS;
+    };
+    // The floor spawns bash exactly as the shell plugin does (src/process/child.ts: execa, own
+    // process group, scrubbed env, piped output), so the difference is the RPC path alone.
+    const viaChild = async (): Promise<void> => {
+      const child = startChild({
+        name: "bash",
+        command: "bash",
+        args: ["--noprofile", "--norc", script],
+        env: process.env,
+        graceMs: 10_000,
+      });
+      child.stdout.resume();
+      child.stderr.resume();
+      const exit = await child.exited;
+      if (exit.exitCode !== 0) throw new Error(`bash exited ${exit.exitCode ?? exit.signal}`);
+    };
+    const counts = { warmups: 1, runs: ctx.counts.runs };
+    const { subject, floor } = await compare(
+      () => perCall(() => runTrue(executor)),
+      () => perCall(viaChild),
+      counts,
+    );
+    // For reference: the cheapest spawn there is (spawnSync, no process group, no pipes).
+    const direct = stats(
+      Array.from({ length: counts.runs }, () => {
+        let total = 0;
+        for (let i = 0; i < CALLS; i++)
+          total += timeCommand({ argv: ["bash", "--noprofile", "--norc", script] });
+        return total / CALLS;
+      }),
+    );
+    await drain(executor.cleanup({ jobId: JOB_ID }));
+    const added = subject.median - floor.median;
+    return {
+      name: `stage RPC: ${CALLS}× Run(true)`,
+      measured: `${spread(subject)}/stage`,
+      floor: `${spread(floor)} bash`,
+      ratio: `+${ms(added)}`,
+      target: `≤ +${ms(TARGET_ADDED_MS)}`,
+      met: added <= TARGET_ADDED_MS,
+      notes: [
+        `added per stage: ${ms(added)}; bash via spawnSync (no process group, no pipes) takes ${ms(direct.median)}, so the spawn path itself costs ${ms(floor.median - direct.median)} more`,
+      ],
+    };
+  } finally {
+    await host.shutdown();
+  }
+}
