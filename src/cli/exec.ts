@@ -62,9 +62,9 @@ export async function execCommand(
 
   const pool = new PluginPool({ logger, handshakeTimeoutMs: config.pluginHandshakeTimeoutMs });
   const host = pool.host(spec);
-  const lifecycle: LifecycleParticipant[] = lifecycleSpecs.map(({ spec: hookSpec, settingsJson }) => {
+  const lifecycle: LifecycleParticipant[] = lifecycleSpecs.map(({ spec: hookSpec, settingsJson, calls }) => {
     const hookHost = pool.host(hookSpec);
-    return { name: hookSpec.name, client: () => hookHost.lifecycle(), settingsJson };
+    return { name: hookSpec.name, client: () => hookHost.lifecycle(), settingsJson, calls };
   });
   const color = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
   const sink = stdoutSink();

@@ -26,6 +26,8 @@ export interface LifecycleParticipant {
   client: () => Promise<LifecycleClient>;
   /** Goes to the plugin as JobContext.runner_settings_json. */
   settingsJson: string;
+  /** Which calls it takes part in (the script-hooks plugin only where a script is set). */
+  calls: { started: boolean; completed: boolean };
 }
 
 /** What the started hooks leave for the rest of the job. */
@@ -55,6 +57,7 @@ export async function runLifecycle(
     outcome?: MessageInitShape<typeof JobOutcomeSchema> | JobOutcome;
   },
 ): Promise<HookOutcome> {
+  participants = participants.filter((p) => p.calls[call]);
   if (!participants.length) return { ok: true };
   const { log } = options;
   const section = call === "started" ? "set_up_runner" : "complete_runner";

@@ -50,6 +50,7 @@ function checkExecutable(path: string, what: string): void {
 export interface LifecycleSpec {
   spec: PluginSpec;
   settingsJson: string;
+  calls: { started: boolean; completed: boolean };
 }
 
 /**
@@ -75,7 +76,11 @@ export function lifecyclePluginSpecs(
   };
   const specs: LifecycleSpec[] = [];
   if (settings.job_started.length || settings.job_completed.length) {
-    specs.push({ spec: builtinPluginSpec("script-hooks"), settingsJson: JSON.stringify(settings) });
+    specs.push({
+      spec: builtinPluginSpec("script-hooks"),
+      settingsJson: JSON.stringify(settings),
+      calls: { started: settings.job_started.length > 0, completed: settings.job_completed.length > 0 },
+    });
   }
   for (const plugin of hooks.plugins) {
     if (plugin.ref.kind !== "path") {
@@ -89,6 +94,7 @@ export function lifecyclePluginSpecs(
     specs.push({
       spec: pluginSpec(basename(plugin.ref.path), plugin.ref.path),
       settingsJson: JSON.stringify(plugin.settings),
+      calls: { started: true, completed: true },
     });
   }
   return specs;

@@ -1,0 +1,73 @@
+/** Constructors for the LifecycleEvent messages the script-hooks plugin streams back to drover. */
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { OutputStream, ResultKind } from "../../src/gen/drover/plugin/v1/job_pb.ts";
+import { AnnotationLevel, type LifecycleEventSchema } from "../../src/gen/drover/plugin/v1/lifecycle_pb.ts";
+import type { AnnotationProperties } from "./workflow-commands.ts";
+
+export type LifecycleEventInit = MessageInitShape<typeof LifecycleEventSchema>;
+export type Stream = "stdout" | "stderr";
+
+const encoder = new TextEncoder();
+
+export function outputEvent(stream: Stream, data: Uint8Array | string): LifecycleEventInit {
+  return {
+    event: {
+      case: "output",
+      value: {
+        stream: stream === "stdout" ? OutputStream.STDOUT : OutputStream.STDERR,
+        data: typeof data === "string" ? encoder.encode(data) : data,
+      },
+    },
+  };
+}
+
+const LEVELS = {
+  error: AnnotationLevel.ERROR,
+  warning: AnnotationLevel.WARNING,
+  notice: AnnotationLevel.NOTICE,
+} as const;
+
+export function annotationEvent(
+  level: keyof typeof LEVELS,
+  message: string,
+  properties: AnnotationProperties = {},
+): LifecycleEventInit {
+  return {
+    event: {
+      case: "annotation",
+      value: {
+        level: LEVELS[level],
+        message,
+        title: properties.title ?? "",
+        file: properties.file ?? "",
+        line: properties.line ?? 0,
+        column: properties.col ?? 0,
+        endLine: properties.endLine ?? 0,
+        endColumn: properties.endColumn ?? 0,
+      },
+    },
+  };
+}
+
+export function maskEvent(value: string): LifecycleEventInit {
+  return { event: { case: "mask", value } };
+}
+
+export function setEnvEvent(name: string, value: string): LifecycleEventInit {
+  return { event: { case: "setEnv", value: { name, value } } };
+}
+
+export function addPathEvent(path: string): LifecycleEventInit {
+  return { event: { case: "addPath", value: path } };
+}
+
+export function stepSummaryEvent(markdown: string): LifecycleEventInit {
+  return { event: { case: "stepSummary", value: markdown } };
+}
+
+/** The last event of a JobStarted/JobCompleted stream. */
+export function resultEvent(kind: ResultKind, exitCode = 0, message = ""): LifecycleEventInit {
+  return { event: { case: "result", value: { kind, exitCode, message } } };
+}
+
+export { ResultKind };

@@ -1,0 +1,207 @@
+/**
+ * The environment a hook script runs with (SPEC §8), from lowest to highest precedence:
+ *
+ *  1. drover's own environment (scrubbed again by startChild);
+ *  2. GitHub-style names a hook author expects, derived from the job's variables (a job variable of
+ *     the same name wins):
+ *       GITHUB_WORKSPACE=$CI_PROJECT_DIR  GITHUB_JOB=$CI_JOB_NAME  GITHUB_RUN_ID=$CI_PIPELINE_ID
+ *       GITHUB_RUN_NUMBER=$CI_PIPELINE_IID  GITHUB_REPOSITORY=$CI_PROJECT_PATH
+ *       GITHUB_REPOSITORY_OWNER=$CI_PROJECT_NAMESPACE  GITHUB_REPOSITORY_ID=$CI_PROJECT_ID
+ *       GITHUB_SHA=$CI_COMMIT_SHA  GITHUB_REF_NAME=$CI_COMMIT_REF_NAME
+ *       GITHUB_REF=refs/heads/$CI_COMMIT_BRANCH or refs/tags/$CI_COMMIT_TAG  GITHUB_REF_TYPE=branch|tag
+ *       GITHUB_SERVER_URL=$CI_SERVER_URL  GITHUB_API_URL=$CI_API_V4_URL  GITHUB_ACTOR=$GITLAB_USER_LOGIN
+ *       GITHUB_EVENT_NAME=$CI_PIPELINE_SOURCE  RUNNER_NAME (the runner's name)
+ *       RUNNER_OS=Linux|macOS|Windows  RUNNER_ARCH=X64|ARM64|X86|ARM  RUNNER_DEBUG=1 (step debug only)
+ *     Each is set only when its source is. Not set: GITHUB_ACTIONS (tools would take drover for
+ *     GitHub and call its APIs), GITHUB_TOKEN, GITHUB_ACTION* (step-specific, unset for hooks on
+ *     GitHub too);
+ *  3. the job's variables (CI_* and the job's own), `$VAR` references expanded with GitLab's rules
+ *     unless raw; a file variable is written to a 0600 file and its path exported. A job variable
+ *     cannot replace what decides which programs the hook runs and how its shell starts (PATH, HOME,
+ *     BASH_ENV, ENV, LD_PRELOAD, BASH_FUNC_* ... see PROTECTED): the hook runs on the host as
+ *     drover's user, the job's variables come from the project;
+ *  4. for JobCompleted, what the started hooks exported (GITHUB_ENV), as later job stages see it;
+ *  5. drover's own, never overridden: DROVER_JOB_ID, DROVER_HOOK (job_started|job_completed),
+ *     DROVER_JOB_PATH and GITHUB_EVENT_PATH (the job JSON), GITHUB_ENV, GITHUB_PATH,
+ *     GITHUB_STEP_SUMMARY, GITHUB_OUTPUT, GITHUB_STATE (fresh empty files), RUNNER_TEMP (a fresh
+ *     directory, also the working directory); for JobCompleted DROVER_JOB_STATUS and CI_JOB_STATUS
+ *     (success|failed|canceled), DROVER_JOB_FAILURE_REASON, DROVER_JOB_EXIT_CODE.
+ */
+import { join } from "node:path";
+import type { JobContext } from "../../src/gen/drover/plugin/v1/job_pb.ts";
+import type { JobOutcome } from "../../src/gen/drover/plugin/v1/lifecycle_pb.ts";
+import type { JobVariable } from "../../src/job/model.ts";
+import { expandVariables, variableTable } from "../../src/job/variables.ts";
+
+export type HookEvent = "job_started" | "job_completed";
+
+/** The files and directory drover makes for one hook run. */
+export interface HookFiles {
+  /** The private directory (0700) that holds everything below; removed after the run. */
+  dir: string;
+  jobJson: string;
+  env: string;
+  path: string;
+  stepSummary: string;
+  output: string;
+  state: string;
+  /** RUNNER_TEMP and the working directory. */
+  temp: string;
+  /** Where file variables are written. */
+  fileVariables: string;
+}
+
+export interface HookEnvInput {
+  event: HookEvent;
+  /** drover's environment. */
+  base: Record<string, string | undefined>;
+  job: JobContext;
+  files: HookFiles;
+  debug: boolean;
+  /** JobCompleted only. */
+  completed?: { outcome: JobOutcome | undefined; exportedEnv: Record<string, string> };
+}
+
+export interface HookEnvironment {
+  env: Record<string, string>;
+  /** File variables to write (0600) before the hook starts. */
+  fileVariables: Array<{ path: string; content: string }>;
+}
+
+/** Names a job variable may not set for a hook: they decide what runs, and how the shell starts. */
+const PROTECTED = new Set([
+  "PATH",
+  "HOME",
+  "XDG_CONFIG_HOME",
+  "BASH_ENV",
+  "ENV",
+  "SHELLOPTS",
+  "BASHOPTS",
+  "IFS",
+  "PS4",
+  "PROMPT_COMMAND",
+  "PSModulePath",
+  "LD_PRELOAD",
+  "LD_LIBRARY_PATH",
+  "LD_AUDIT",
+]);
+
+export function isProtectedName(name: string): boolean {
+  return PROTECTED.has(name) || name.startsWith("BASH_FUNC_") || name.startsWith("DYLD_");
+}
+
+/** Names and values a process environment can hold (execve: no "=" in a name, no NUL anywhere). */
+function passable(name: string, value: string): boolean {
+  return name !== "" && !name.includes("=") && !name.includes("\0") && !value.includes("\0");
+}
+
+function runnerOs(): string {
+  return process.platform === "darwin" ? "macOS" : process.platform === "win32" ? "Windows" : "Linux";
+}
+
+function runnerArch(): string {
+  return (
+    ({ x64: "X64", arm64: "ARM64", ia32: "X86", arm: "ARM" } as Record<string, string>)[process.arch] ??
+    process.arch
+  );
+}
+
+/** GitHub's default variables, from the job's (already expanded) variables. */
+function githubNames(
+  vars: ReadonlyMap<string, string>,
+  job: JobContext,
+  debug: boolean,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  const from = (name: string, source: string) => {
+    const value = vars.get(source);
+    if (value !== undefined && value !== "") out[name] = value;
+  };
+  from("GITHUB_WORKSPACE", "CI_PROJECT_DIR");
+  from("GITHUB_JOB", "CI_JOB_NAME");
+  if (out.GITHUB_JOB === undefined && job.jobName !== "") out.GITHUB_JOB = job.jobName;
+  from("GITHUB_RUN_ID", "CI_PIPELINE_ID");
+  from("GITHUB_RUN_NUMBER", "CI_PIPELINE_IID");
+  from("GITHUB_REPOSITORY", "CI_PROJECT_PATH");
+  from("GITHUB_REPOSITORY_OWNER", "CI_PROJECT_NAMESPACE");
+  from("GITHUB_REPOSITORY_ID", "CI_PROJECT_ID");
+  from("GITHUB_SHA", "CI_COMMIT_SHA");
+  from("GITHUB_REF_NAME", "CI_COMMIT_REF_NAME");
+  const tag = vars.get("CI_COMMIT_TAG");
+  const branch = vars.get("CI_COMMIT_BRANCH");
+  if (tag) {
+    out.GITHUB_REF = `refs/tags/${tag}`;
+    out.GITHUB_REF_TYPE = "tag";
+  } else if (branch) {
+    out.GITHUB_REF = `refs/heads/${branch}`;
+    out.GITHUB_REF_TYPE = "branch";
+  }
+  from("GITHUB_SERVER_URL", "CI_SERVER_URL");
+  from("GITHUB_API_URL", "CI_API_V4_URL");
+  from("GITHUB_ACTOR", "GITLAB_USER_LOGIN");
+  from("GITHUB_EVENT_NAME", "CI_PIPELINE_SOURCE");
+  if (job.runnerName !== "") out.RUNNER_NAME = job.runnerName;
+  out.RUNNER_OS = runnerOs();
+  out.RUNNER_ARCH = runnerArch();
+  if (debug) out.RUNNER_DEBUG = "1";
+  return out;
+}
+
+/** A file variable's file name: its key, made safe as a file name. */
+function fileVariablePath(dir: string, key: string): string {
+  return join(dir, key.replace(/[^\w.-]/g, "_"));
+}
+
+export function hookEnvironment(input: HookEnvInput): HookEnvironment {
+  const { job, files } = input;
+  const jobVariables: JobVariable[] = job.variables.map((v) => ({
+    key: v.key,
+    value: v.value,
+    public: v.public,
+    masked: v.masked,
+    file: v.file,
+    raw: v.raw,
+  }));
+  const table = variableTable(jobVariables);
+  const values = new Map<string, string>();
+  const fileVariables: Array<{ path: string; content: string }> = [];
+  for (const v of jobVariables) {
+    const value = v.raw ? v.value : expandVariables(v.value, table);
+    if (v.file) {
+      const path = fileVariablePath(files.fileVariables, v.key);
+      fileVariables.push({ path, content: value });
+      values.set(v.key, path);
+    } else {
+      values.set(v.key, value);
+    }
+  }
+
+  const env: Record<string, string> = {};
+  const set = (name: string, value: string) => {
+    if (passable(name, value)) env[name] = value;
+  };
+  for (const [name, value] of Object.entries(input.base)) if (value !== undefined) set(name, value);
+  for (const [name, value] of Object.entries(githubNames(values, job, input.debug))) set(name, value);
+  for (const [name, value] of values) if (!isProtectedName(name)) set(name, value);
+  if (input.completed)
+    for (const [name, value] of Object.entries(input.completed.exportedEnv)) set(name, value);
+
+  set("DROVER_JOB_ID", job.jobId);
+  set("DROVER_HOOK", input.event);
+  set("DROVER_JOB_PATH", files.jobJson);
+  set("GITHUB_EVENT_PATH", files.jobJson);
+  set("GITHUB_ENV", files.env);
+  set("GITHUB_PATH", files.path);
+  set("GITHUB_STEP_SUMMARY", files.stepSummary);
+  set("GITHUB_OUTPUT", files.output);
+  set("GITHUB_STATE", files.state);
+  set("RUNNER_TEMP", files.temp);
+  if (input.completed) {
+    const outcome = input.completed.outcome;
+    set("DROVER_JOB_STATUS", outcome?.status ?? "");
+    set("CI_JOB_STATUS", outcome?.status ?? "");
+    set("DROVER_JOB_FAILURE_REASON", outcome?.failureReason ?? "");
+    set("DROVER_JOB_EXIT_CODE", String(outcome?.exitCode ?? 0));
+  }
+  return { env, fileVariables };
+}

@@ -1,0 +1,494 @@
+import { describe, expect, test } from "bun:test";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { create } from "@bufbuild/protobuf";
+import {
+  type HookScriptOptions,
+  runHookScript,
+  STEP_SUMMARY_LIMIT,
+} from "../../plugins/script-hooks/hook-script.ts";
+import { findExecutable } from "../../plugins/script-hooks/shell.ts";
+import {
+  type JobContext,
+  JobContextSchema,
+  OutputStream,
+  ResultKind,
+  VariableSchema,
+} from "../../src/gen/drover/plugin/v1/job_pb.ts";
+import {
+  AnnotationLevel,
+  JobOutcomeSchema,
+  type LifecycleEvent,
+  LifecycleEventSchema,
+} from "../../src/gen/drover/plugin/v1/lifecycle_pb.ts";
+import { expectNoLeftovers, marker, type TempDir, tempDir } from "../harness.ts";
+
+const BASH = findExecutable("bash", process.env.PATH) ?? "bash";
+const decoder = new TextDecoder();
+
+function jobContext(
+  variables: Array<{ key: string; value: string; raw?: boolean; file?: boolean }> = [],
+): JobContext {
+  return create(JobContextSchema, {
+    jobId: "42",
+    jobName: "build",
+    runnerName: "runner-1",
+    jobJson: new TextEncoder().encode('{"id":42,"token":"t"}'),
+    variables: [
+      { key: "CI_JOB_ID", value: "42" },
+      { key: "CI_JOB_NAME", value: "build" },
+      { key: "CI_PROJECT_DIR", value: "/builds/group/proj" },
+      { key: "CI_PROJECT_PATH", value: "group/proj" },
+      ...variables,
+    ].map((v) => create(VariableSchema, v)),
+  });
+}
+
+interface Collected {
+  events: LifecycleEvent[];
+  /** stdout and stderr output, in order, decoded. */
+  output: string;
+  stderr: string;
+  annotations: Array<{ level: AnnotationLevel; message: string; file: string; line: number }>;
+  masks: string[];
+  env: Array<[string, string]>;
+  paths: string[];
+  summaries: string[];
+  result: { kind: ResultKind; exitCode: number; message: string } | undefined;
+}
+
+function collect(events: LifecycleEvent[]): Collected {
+  const c: Collected = {
+    events,
+    output: "",
+    stderr: "",
+    annotations: [],
+    masks: [],
+    env: [],
+    paths: [],
+    summaries: [],
+    result: undefined,
+  };
+  for (const e of events) {
+    const v = e.event;
+    if (v.case === "output") {
+      c.output += decoder.decode(v.value.data);
+      if (v.value.stream === OutputStream.STDERR) c.stderr += decoder.decode(v.value.data);
+    } else if (v.case === "annotation") {
+      c.annotations.push({
+        level: v.value.level,
+        message: v.value.message,
+        file: v.value.file,
+        line: v.value.line,
+      });
+    } else if (v.case === "mask") c.masks.push(v.value);
+    else if (v.case === "setEnv") c.env.push([v.value.name, v.value.value]);
+    else if (v.case === "addPath") c.paths.push(v.value);
+    else if (v.case === "stepSummary") c.summaries.push(v.value);
+    else if (v.case === "result")
+      c.result = { kind: v.value.kind, exitCode: v.value.exitCode, message: v.value.message };
+  }
+  return c;
+}
+
+const testMarker = marker();
+
+function baseEnv(dir: TempDir): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    HOME: dir.path,
+    LANG: "C.UTF-8",
+    [testMarker.name]: testMarker.value,
+  };
+}
+
+async function run(dir: TempDir, options: Partial<HookScriptOptions> & { path: string }): Promise<Collected> {
+  const events: LifecycleEvent[] = [];
+  for await (const e of runHookScript({
+    event: "job_started",
+    job: jobContext(),
+    baseEnv: baseEnv(dir),
+    graceMs: 200,
+    ...options,
+  })) {
+    events.push(create(LifecycleEventSchema, e));
+  }
+  // The result is always the last event, and there is exactly one.
+  expect(events.filter((e) => e.event.case === "result")).toHaveLength(1);
+  expect(events.at(-1)?.event.case).toBe("result");
+  return collect(events);
+}
+
+/** The hook's own output: what comes after the "Run" group. */
+function scriptOutput(c: Collected): string {
+  return c.output.slice(c.output.indexOf("##[endgroup]\n") + "##[endgroup]\n".length);
+}
+
+describe("hook script: running", () => {
+  test("success: header, output, commands, env files and summary all come back", async () => {
+    using dir = tempDir();
+    const path = dir.file(
+      "start.sh",
+      [
+        "echo hello",
+        'echo "::warning file=build.sh,line=7::runner pool is being retired"',
+        'echo "::add-mask::s3cret-value"',
+        'echo "::group::Details"',
+        "echo inside",
+        'echo "::endgroup::"',
+        'echo "::debug::hidden without step debug"',
+        'echo "FOO=bar" >> "$GITHUB_ENV"',
+        "{ echo 'MULTI<<EOF'; echo 'line 1'; echo 'line 2'; echo 'EOF'; } >> \"$GITHUB_ENV\"",
+        'echo "/opt/first/bin" >> "$GITHUB_PATH"',
+        'echo "/opt/second/bin" >> "$GITHUB_PATH"',
+        'echo "## Summary" >> "$GITHUB_STEP_SUMMARY"',
+        `echo "$RUNNER_TEMP" > ${JSON.stringify(join(dir.path, "temp-was"))}`,
+      ].join("\n"),
+    );
+    const c = await run(dir, { path });
+    expect(c.output.startsWith(`##[group]Run '${path}'\nshell: ${BASH} -e {0}\n`)).toBe(true);
+    expect(c.output).toContain(
+      "A job started hook has been configured by the self-hosted runner administrator\n",
+    );
+    expect(scriptOutput(c)).toBe("hello\n##[group]Details\ninside\n##[endgroup]\n");
+    expect(c.annotations).toEqual([
+      { level: AnnotationLevel.WARNING, message: "runner pool is being retired", file: "build.sh", line: 7 },
+    ]);
+    expect(c.masks).toEqual(["s3cret-value"]);
+    expect(c.env).toEqual([
+      ["FOO", "bar"],
+      ["MULTI", "line 1\nline 2"],
+    ]);
+    expect(c.paths).toEqual(["/opt/first/bin", "/opt/second/bin"]);
+    expect(c.summaries).toEqual(["## Summary\n"]);
+    expect(c.result).toEqual({ kind: ResultKind.SUCCESS, exitCode: 0, message: "" });
+    // The private directory is gone.
+    expect(existsSync(dirname(readFileSync(join(dir.path, "temp-was"), "utf8").trim()))).toBe(false);
+  });
+
+  test("exit 3: GitHub's annotation, a BUILD_FAILURE with the code, env files still read", async () => {
+    using dir = tempDir();
+    const path = dir.file("start.sh", 'echo "A=1" >> "$GITHUB_ENV"\necho before\nexit 3\n');
+    const c = await run(dir, { path });
+    expect(scriptOutput(c)).toBe("before\n");
+    expect(c.env).toEqual([["A", "1"]]);
+    expect(c.annotations).toEqual([
+      { level: AnnotationLevel.ERROR, message: "Process completed with exit code 3.", file: "", line: 0 },
+    ]);
+    expect(c.result).toEqual({
+      kind: ResultKind.BUILD_FAILURE,
+      exitCode: 3,
+      message: `Hook ${path} exited with code 3`,
+    });
+  });
+
+  test("bash runs with -e: the first failing command ends the script", async () => {
+    using dir = tempDir();
+    const path = dir.file("start.sh", "echo one\nfalse\necho two\n");
+    const c = await run(dir, { path });
+    expect(scriptOutput(c)).toBe("one\n");
+    expect(c.result?.exitCode).toBe(1);
+  });
+
+  test("timeout: a script that ignores SIGTERM is killed with its whole process group", async () => {
+    using dir = tempDir();
+    const pidFile = join(dir.path, "pid");
+    const path = dir.file(
+      "slow.sh",
+      `trap '' TERM\nsleep 300 &\necho $! > ${JSON.stringify(pidFile)}\necho started\nwait\necho never\n`,
+    );
+    const started = Date.now();
+    const c = await run(dir, { path, timeoutSeconds: 0.5 });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(500);
+    expect(scriptOutput(c)).toBe("started\n");
+    expect(c.result).toEqual({
+      kind: ResultKind.BUILD_FAILURE,
+      exitCode: 137,
+      message: `Hook ${path} timed out after 0.5s; its processes were stopped`,
+    });
+    // The background sleep was started, and like every process of the hook (they all carry the
+    // test's marker variable) it is gone.
+    expect(Number(readFileSync(pidFile, "utf8"))).toBeGreaterThan(0);
+    await expectNoLeftovers(testMarker.entry);
+  });
+
+  test("a consumer that stops reading stops the hook and removes its files", async () => {
+    using dir = tempDir();
+    const path = dir.file("start.sh", 'echo "$RUNNER_TEMP"\nsleep 300 &\nwait\n');
+    let temp: string | undefined;
+    for await (const e of runHookScript({
+      event: "job_started",
+      path,
+      job: jobContext(),
+      baseEnv: baseEnv(dir),
+      graceMs: 200,
+    })) {
+      const v = create(LifecycleEventSchema, e).event;
+      if (v.case === "output" && decoder.decode(v.value.data).startsWith("/")) {
+        temp = decoder.decode(v.value.data).trim();
+        break;
+      }
+    }
+    expect(temp).toBeDefined();
+    expect(existsSync(temp as string)).toBe(false);
+    await expectNoLeftovers(testMarker.entry);
+  });
+
+  test("cancel (the call's signal) stops the hook", async () => {
+    using dir = tempDir();
+    const path = dir.file("start.sh", "echo started\nsleep 300\n");
+    const abort = new AbortController();
+    const events: LifecycleEvent[] = [];
+    for await (const e of runHookScript({
+      event: "job_started",
+      path,
+      job: jobContext(),
+      baseEnv: baseEnv(dir),
+      graceMs: 200,
+      signal: abort.signal,
+    })) {
+      const event = create(LifecycleEventSchema, e);
+      events.push(event);
+      if (event.event.case === "output" && decoder.decode(event.event.value.data) === "started\n")
+        abort.abort();
+    }
+    expect(collect(events).result).toMatchObject({
+      kind: ResultKind.BUILD_FAILURE,
+      message: `Hook ${path} was cancelled`,
+    });
+    await expectNoLeftovers(testMarker.entry);
+  });
+
+  test("stderr keeps its stream; bytes that are not UTF-8 pass as printed; a last line without newline", async () => {
+    using dir = tempDir();
+    const path = dir.file(
+      "start.sh",
+      "echo to-stderr >&2\nprintf '\\377\\376 raw\\n'\nprintf 'no newline'\n",
+    );
+    const c = await run(dir, { path });
+    expect(c.stderr).toBe("to-stderr\n");
+    const stdout = Buffer.concat(
+      c.events.flatMap((e) =>
+        e.event.case === "output" && e.event.value.stream === OutputStream.STDOUT ? [e.event.value.data] : [],
+      ),
+    );
+    expect(stdout.includes(Buffer.from([0xff, 0xfe, 0x20, 0x72, 0x61, 0x77, 0x0a]))).toBe(true);
+    expect(stdout.toString("latin1").endsWith("no newline\n")).toBe(true);
+  });
+});
+
+describe("hook script: what cannot run", () => {
+  test.each([
+    [
+      "a bad extension",
+      (dir: TempDir) => dir.file("hook.py", "print(1)\n"),
+      (p: string) => `${p} is not a valid path to a script. Make sure it ends in '.sh' or '.ps1'.`,
+    ],
+    [
+      "an upper-case extension",
+      (dir: TempDir) => dir.file("hook.SH", "true\n"),
+      (p: string) => `${p} is not a valid path to a script. Make sure it ends in '.sh' or '.ps1'.`,
+    ],
+    ["a relative path", () => "hooks/start.sh", (p: string) => `Hook ${p}: the path must be absolute`],
+    [
+      "a missing file",
+      (dir: TempDir) => join(dir.path, "missing.sh"),
+      (p: string) => `Hook ${p}: the file does not exist`,
+    ],
+    ["a directory", (dir: TempDir) => join(dir.path, ""), (p: string) => `Hook ${p}: not a regular file`],
+  ])("%s is a configuration error naming the hook", async (_what, make, message) => {
+    using dir = tempDir();
+    const path = make(dir);
+    const c = await run(dir, { path });
+    expect(c.result).toEqual({ kind: ResultKind.CONFIGURATION_ERROR, exitCode: 0, message: message(path) });
+    expect(c.output).toBe(`##[group]Run '${path}'\n##[endgroup]\n`);
+  });
+
+  test("an unreadable file", async () => {
+    if (process.getuid?.() === 0) return; // root reads everything
+    using dir = tempDir();
+    const path = dir.file("secret.sh", "true\n", 0o000);
+    const c = await run(dir, { path });
+    expect(c.result?.kind).toBe(ResultKind.CONFIGURATION_ERROR);
+    expect(c.result?.message).toBe(`Hook ${path}: the file is not readable by drover's user (EACCES)`);
+  });
+
+  test("no interpreter on PATH", async () => {
+    using dir = tempDir();
+    const path = dir.file("start.sh", "true\n");
+    const c = await run(dir, { path, baseEnv: { PATH: join(dir.path, "empty") } });
+    expect(c.result).toEqual({
+      kind: ResultKind.CONFIGURATION_ERROR,
+      exitCode: 0,
+      message: `Hook ${path}: neither bash nor sh was found on PATH (${join(dir.path, "empty")})`,
+    });
+  });
+
+  test("sh when there is no bash on PATH", async () => {
+    using dir = tempDir();
+    const sh = findExecutable("sh", process.env.PATH);
+    if (!sh) return;
+    const bin = join(dir.path, "bin");
+    const { mkdirSync, symlinkSync } = await import("node:fs");
+    mkdirSync(bin);
+    symlinkSync(sh, join(bin, "sh"));
+    const path = dir.file("start.sh", "echo from-sh\n");
+    const c = await run(dir, { path, baseEnv: { PATH: bin } });
+    expect(c.output).toContain(`shell: ${join(bin, "sh")} -e {0}\n`);
+    expect(scriptOutput(c)).toBe("from-sh\n");
+    expect(c.result?.kind).toBe(ResultKind.SUCCESS);
+  });
+});
+
+describe("hook script: environment", () => {
+  test("job variables, GitHub names, the job JSON, private files, a protected PATH", async () => {
+    using dir = tempDir();
+    const path = dir.file(
+      "start.sh",
+      [
+        'echo "job=$CI_JOB_ID ref=$REF raw=$RAW"',
+        'echo "file=$(cat "$MY_FILE")"',
+        'echo "path-kept=$([ "$PATH" = "$EXPECTED_PATH" ] && echo yes)"',
+        'echo "ws=$GITHUB_WORKSPACE job=$GITHUB_JOB repo=$GITHUB_REPOSITORY runner=$RUNNER_NAME"',
+        'echo "event=$(cat "$GITHUB_EVENT_PATH") same=$([ "$GITHUB_EVENT_PATH" = "$DROVER_JOB_PATH" ] && echo yes)"',
+        'echo "mode=$(stat -c %a "$DROVER_JOB_PATH") dir=$(stat -c %a "$(dirname "$DROVER_JOB_PATH")")"',
+        'echo "cwd=$([ "$(pwd -P)" = "$(cd "$RUNNER_TEMP" && pwd -P)" ] && echo temp)"',
+        'echo "hook=$DROVER_HOOK id=$DROVER_JOB_ID status=$(printenv DROVER_JOB_STATUS || echo unset) actions=$(printenv GITHUB_ACTIONS || echo unset)"',
+        'n=0; for f in "$GITHUB_ENV" "$GITHUB_PATH" "$GITHUB_STEP_SUMMARY" "$GITHUB_OUTPUT" "$GITHUB_STATE"; do if [ -f "$f" ] && [ ! -s "$f" ]; then n=$((n + 1)); fi; done; echo "empty-files=$n"',
+        'echo "bash-env=$(printenv BASH_ENV || echo unset)"',
+      ].join("\n"),
+    );
+    const base = baseEnv(dir);
+    const c = await run(dir, {
+      path,
+      baseEnv: { ...base, EXPECTED_PATH: base.PATH as string },
+      job: jobContext([
+        { key: "REF", value: "job-$CI_JOB_ID" },
+        { key: "RAW", value: "$CI_JOB_ID", raw: true },
+        { key: "MY_FILE", value: "file content $CI_JOB_ID", file: true },
+        { key: "PATH", value: "/tmp/evil" },
+        { key: "BASH_ENV", value: "/tmp/evil.sh" },
+      ]),
+    });
+    expect(scriptOutput(c).split("\n")).toEqual([
+      "job=42 ref=job-42 raw=$CI_JOB_ID",
+      "file=file content 42",
+      "path-kept=yes",
+      "ws=/builds/group/proj job=build repo=group/proj runner=runner-1",
+      'event={"id":42,"token":"t"} same=yes',
+      "mode=600 dir=700",
+      "cwd=temp",
+      "hook=job_started id=42 status=unset actions=unset",
+      "empty-files=5",
+      "bash-env=unset",
+      "",
+    ]);
+    expect(c.result?.kind).toBe(ResultKind.SUCCESS);
+  });
+
+  test("JobCompleted: the job's status and what the started hooks exported", async () => {
+    using dir = tempDir();
+    const path = dir.file(
+      "done.sh",
+      'echo "$DROVER_HOOK $DROVER_JOB_STATUS $CI_JOB_STATUS $DROVER_JOB_FAILURE_REASON $DROVER_JOB_EXIT_CODE $FROM_START"\n',
+    );
+    const c = await run(dir, {
+      path,
+      event: "job_completed",
+      completed: {
+        outcome: create(JobOutcomeSchema, { status: "failed", failureReason: "script_failure", exitCode: 2 }),
+        exportedEnv: { FROM_START: "exported" },
+      },
+      job: jobContext([{ key: "CI_JOB_STATUS", value: "running" }]),
+    });
+    expect(c.output).toContain(
+      "A job completed hook has been configured by the self-hosted runner administrator\n",
+    );
+    expect(scriptOutput(c)).toBe("job_completed failed failed script_failure 2 exported\n");
+  });
+
+  test("step debug shows ::debug:: lines and echoes commands", async () => {
+    using dir = tempDir();
+    const path = dir.file("start.sh", 'echo "::debug::now you see me"\necho "::group::g"\n');
+    const c = await run(dir, { path, job: jobContext([{ key: "ACTIONS_STEP_DEBUG", value: "TRUE" }]) });
+    expect(scriptOutput(c)).toBe("##[debug]now you see me\n::group::g\n##[group]g\n");
+  });
+});
+
+describe("hook script: commands and files that fail", () => {
+  test("::set-env:: fails the hook even though the script exits 0", async () => {
+    using dir = tempDir();
+    const path = dir.file("start.sh", 'echo "::set-env name=A::b"\necho after\n');
+    const c = await run(dir, { path });
+    expect(scriptOutput(c)).toBe("after\n");
+    expect(c.annotations).toHaveLength(1);
+    expect(c.annotations[0]?.message).toStartWith(
+      "output line 1: Unable to process command '::set-env name=A::b' successfully. The `set-env` command is disabled.",
+    );
+    expect(c.env).toEqual([]);
+    expect(c.result).toEqual({
+      kind: ResultKind.BUILD_FAILURE,
+      exitCode: 0,
+      message: `Hook ${path}: a workflow command failed (output line 1)`,
+    });
+  });
+
+  test("a broken GITHUB_ENV: the entries before the error apply, the hook fails naming file and line", async () => {
+    using dir = tempDir();
+    const path = dir.file("start.sh", 'printf "OK=1\\nBAD<<EOF\\nvalue\\n" >> "$GITHUB_ENV"\n');
+    const c = await run(dir, { path });
+    expect(c.env).toEqual([["OK", "1"]]);
+    expect(c.annotations.map((a) => a.message)).toEqual([
+      "Unable to process file command 'env' successfully. $GITHUB_ENV line 2: Invalid value. Matching delimiter not found 'EOF'",
+    ]);
+    expect(c.result).toMatchObject({ kind: ResultKind.BUILD_FAILURE, exitCode: 0 });
+    expect(c.result?.message).toStartWith(`Hook ${path}: unable to process file command 'env'`);
+  });
+
+  test("NODE_OPTIONS in GITHUB_ENV is refused, the hook still succeeds", async () => {
+    using dir = tempDir();
+    const path = dir.file(
+      "start.sh",
+      'echo "NODE_OPTIONS=--require=/tmp/x.js" >> "$GITHUB_ENV"\necho "B=2" >> "$GITHUB_ENV"\n',
+    );
+    const c = await run(dir, { path });
+    expect(c.env).toEqual([["B", "2"]]);
+    expect(c.annotations.map((a) => a.message)).toEqual([
+      "$GITHUB_ENV line 1: Can't store NODE_OPTIONS output parameter using '$GITHUB_ENV' command.",
+    ]);
+    expect(c.result?.kind).toBe(ResultKind.SUCCESS);
+  });
+
+  test("a step summary over 1 MiB is refused with GitHub's message", async () => {
+    using dir = tempDir();
+    const path = dir.file(
+      "start.sh",
+      `head -c ${STEP_SUMMARY_LIMIT + 2048} /dev/zero | tr '\\0' x >> "$GITHUB_STEP_SUMMARY"\n`,
+    );
+    const c = await run(dir, { path });
+    expect(c.summaries).toEqual([]);
+    expect(c.annotations.map((a) => a.message)).toEqual([
+      "$GITHUB_STEP_SUMMARY upload aborted, supports content up to a size of 1024k, got 1026k. For more information see: https://docs.github.com/actions/using-workflows/workflow-commands-for-github-actions#adding-a-markdown-summary",
+    ]);
+    expect(c.result?.kind).toBe(ResultKind.SUCCESS);
+  });
+
+  test("GITHUB_OUTPUT is a warning; GITHUB_PATH keeps a repeated path once, at its last place", async () => {
+    using dir = tempDir();
+    const path = dir.file(
+      "start.sh",
+      'echo "x=1" >> "$GITHUB_OUTPUT"\nprintf "/a\\n/b\\n/a\\n" >> "$GITHUB_PATH"\n',
+    );
+    const c = await run(dir, { path });
+    expect(c.paths).toEqual(["/b", "/a"]);
+    expect(c.annotations).toEqual([
+      {
+        level: AnnotationLevel.WARNING,
+        message:
+          "$GITHUB_OUTPUT is not supported in job hooks and was ignored: a hook is not a step and has no outputs.",
+        file: "",
+        line: 0,
+      },
+    ]);
+  });
+});
