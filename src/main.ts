@@ -43,6 +43,9 @@ async function runBuiltinPlugin(name: string | undefined): Promise<number> {
     case "shell":
       await (await import("../plugins/shell/main.ts")).main(VERSION);
       return new Promise<number>(() => {});
+    case "custom":
+      await (await import("../plugins/custom/main.ts")).main(VERSION);
+      return new Promise<number>(() => {});
     case "script-hooks":
       await (await import("../plugins/script-hooks/main.ts")).main(VERSION);
       return new Promise<number>(() => {});

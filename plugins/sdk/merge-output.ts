@@ -32,12 +32,12 @@ export async function* mergeOutput(stdout: Readable, stderr: Readable): AsyncGen
       }
       notify();
     });
-    stream.once("end", () => {
-      open--;
-      notify();
-    });
+    // 'close' comes after 'end', and also when a stream is destroyed without ending (a process
+    // that could not start): counting 'close' means the merge always finishes.
     stream.once("error", (err) => {
       failure ??= err;
+    });
+    stream.once("close", () => {
       open--;
       notify();
     });

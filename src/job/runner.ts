@@ -29,7 +29,7 @@ import type { Job, JobVariable, PlannedStage } from "./model.ts";
 import { planStages } from "./plan.ts";
 import { projectDirFor } from "./project.ts";
 import type { JobResult, StageRecord } from "./result.ts";
-import { renderStageScript } from "./script/index.ts";
+import { renderStageScript, ScriptWriter, shellWord } from "./script/index.ts";
 import { allVariables, maskedValues } from "./variables.ts";
 
 /** Why a job stops early; `cancel.reason` / `abort.reason` carry one of these. */
@@ -227,7 +227,7 @@ class JobRun {
         this.#hookFailure = hooks.message;
         return { outcome: "system_failure", result: undefined, message: hooks.message };
       }
-      this.#variables = this.#allVariables(config?.hostname, config?.jobEnv);
+      this.#variables = this.#allVariables(config?.hostname);
     }
     const prepareStarted = Date.now();
     return this.#consume("prepare", prepareStarted, async (onOutput) => {
@@ -260,11 +260,11 @@ class JobRun {
     });
     if (config?.driver?.name) {
       log.line(
-        `Using ${this.#o.executor.title} executor with driver ${config.driver.name} ${config.driver.version}...`,
+        `Using ${this.#o.executor.title} executor with driver ${[config.driver.name, config.driver.version].filter(Boolean).join(" ")}...`,
         "info",
       );
     }
-    this.#variables = this.#allVariables(config?.hostname, config?.jobEnv);
+    this.#variables = this.#allVariables(config?.hostname);
     return undefined;
   }
 
@@ -290,6 +290,9 @@ class JobRun {
     for (let attempt = 1; attempt <= stage.attempts; attempt++) {
       if (attempt > 1)
         this.#o.log.line(`Retrying ${stage.name} (attempt ${attempt} of ${stage.attempts})...`, "warning");
+      // GitLab Runner (common/build.go attemptGetSourcesStage): before the second get_sources attempt,
+      // and only then, a clear_worktree stage; when it fails, that attempt is skipped.
+      if (stage.name === "get_sources" && attempt === 2 && !(await this.#clearWorktree())) continue;
       run = await this.#runStageOnce(stage);
       if (run.outcome !== "build_failure" && run.outcome !== "system_failure") break;
     }
@@ -341,6 +344,53 @@ class JobRun {
       clearTimeout(timer);
       parent.removeEventListener("abort", onParent);
     }
+  }
+
+  /**
+   * GitLab Runner's clear_worktree stage (shells/abstract.go writeClearWorktreeScript): in the project
+   * dir, when it exists, `git rm -rf --ignore-unmatch .` then `git clean -ffdx`, because a broken
+   * checkout (submodules) can make every later fetch fail. Run like a stage (custom executor drivers
+   * get it as run_exec's stage argument) but not recorded as one: it is part of get_sources' retry.
+   * Never in the user's own directory (`drover exec -- cmd` with the shell executor). Returns whether
+   * it succeeded.
+   */
+  async #clearWorktree(): Promise<boolean> {
+    const { job, log } = this.#o;
+    if (job.adHoc && this.#o.executor.kind === "shell") return true;
+    const dir = this.#projectDir;
+    const script = new ScriptWriter()
+      .print("Deleting tracked and untracked files...")
+      .line(`if [ -d ${shellWord(dir)} ]; then`)
+      .command("cd", dir)
+      .command("git", "rm", "-rf", "--ignore-unmatch", ".")
+      .command("git", "clean", "-ffdx")
+      .line("fi")
+      .build("clear_worktree");
+    const env: Record<string, string> = {};
+    for (const variable of this.#variables) if (!variable.file) env[variable.key] = variable.value;
+    const started = Date.now();
+    log.sectionStart("clear_worktree", "Clearing the worktree before get_sources is retried");
+    let last: StageResult | undefined;
+    try {
+      const events = this.#client!.run(
+        { jobId: this.#o.jobKey, stage: "clear_worktree", script, env },
+        { signal: this.#stop.signal },
+      );
+      for await (const event of events) {
+        if (event.event.case === "output") log.output(event.event.value.data);
+        else if (event.event.case === "result") last = event.event.value;
+      }
+    } catch (err) {
+      if (!this.#stop.signal.aborted) this.#logError("ERROR: clear_worktree failed", err);
+    }
+    log.flush();
+    const ok = last?.kind === ResultKind.SUCCESS;
+    log.sectionEnd("clear_worktree", {
+      ok,
+      durationMs: Date.now() - started,
+      ...(ok ? {} : { note: last?.message || "failed" }),
+    });
+    return ok;
   }
 
   /** A stage's outcome becomes the job's state. */
@@ -565,10 +615,15 @@ class JobRun {
   }
 
   #provisionalVariables(): JobVariable[] {
-    return this.#allVariables(undefined, undefined);
+    return this.#allVariables(undefined);
   }
 
-  #allVariables(host: string | undefined, jobEnv: Record<string, string> | undefined): JobVariable[] {
+  /**
+   * The job's variables: predefined + payload, then the runner's `environment`, then what the
+   * job_started hooks exported. (An executor's `job_env` is not among them: like GitLab's custom
+   * executor, it is for the executor's own later calls, not the job's scripts.)
+   */
+  #allVariables(host: string | undefined): JobVariable[] {
     const { job, runner } = this.#o;
     const vars = allVariables(job, {
       buildsDir: this.#buildsDir,
@@ -582,7 +637,6 @@ class JobRun {
     });
     const extra: JobVariable[] = [
       ...runner.environment.map((pair) => plainVariable(pair.key, pair.value)),
-      ...Object.entries(jobEnv ?? {}).map(([key, value]) => plainVariable(key, value)),
       ...Object.entries(this.#hookEffects.env).map(([key, value]) => plainVariable(key, value)),
     ];
     for (const value of maskedValues(vars)) this.#o.log.addMask(value);

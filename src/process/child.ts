@@ -158,6 +158,11 @@ export function startChild(options: ChildOptions): Child {
       if (pid !== undefined) signalGroup(pid, "SIGKILL");
       const neverRan =
         pid === undefined || (result.failed && result.exitCode === undefined && result.signal === undefined);
+      // A process that never started has pipes that never end: close them for whoever reads them.
+      if (neverRan) {
+        subprocess.stdout?.destroy();
+        subprocess.stderr?.destroy();
+      }
       resolve({
         exitCode: result.exitCode,
         signal: result.signal,

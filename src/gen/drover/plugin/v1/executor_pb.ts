@@ -69,7 +69,8 @@ export type JobConfig = Message<"drover.plugin.v1.JobConfig"> & {
   driver?: DriverInfo | undefined;
 
   /**
-   * Extra environment for every later call of this job (the custom executor's job_env).
+   * Extra environment for the executor's own later calls of this job (the custom executor's
+   * job_env): drover does not add it to the job's variables, as GitLab does not.
    *
    * @generated from field: map<string, string> job_env = 6;
    */
