@@ -52,6 +52,50 @@ describe("[[hooks.plugins]]", () => {
     await expectNoLeftovers(mark.entry);
   });
 
+  test("the telemetry example records a job run through the custom executor (examples/custom-driver)", async () => {
+    using dir = tempDir();
+    const mark = marker();
+    const plugin = tsExecutable(dir, "telemetry", join(ROOT, "examples", "telemetry-plugin", "main.ts"));
+    const events = join(dir.path, "events.jsonl");
+    const driver = join(ROOT, "examples", "custom-driver");
+    const config = dir.file(
+      "config.toml",
+      [
+        "[[runners]]",
+        '  name = "drivers"',
+        '  executor = "custom"',
+        "  [runners.custom]",
+        ...["config", "prepare", "run", "cleanup"].map(
+          (stage) => `    ${stage}_exec = "${driver}/${stage}.sh"`,
+        ),
+        "[[hooks.plugins]]",
+        `  path = "${plugin}"`,
+        "  [hooks.plugins.settings]",
+        `    file = "${events}"`,
+        "",
+      ].join("\n"),
+    );
+    const job = dir.file(
+      "job.json",
+      jobJson({ id: 21, job_info: { name: "via-driver" }, script: ["echo through the driver"] }),
+    );
+    const result = await drover(["exec", "--config", config, job], {
+      cwd: dir.path,
+      env: cleanEnv(dir.path, { [mark.name]: mark.value, DRIVER_BASE_DIR: join(dir.path, "jobs") }),
+    });
+    expect(result.stdout).toContain("through the driver");
+    expect(result.exitCode).toBe(0);
+    const lines = readFileSync(events, "utf8")
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line));
+    expect(lines.map((l) => [l.event, l.job_name, l.runner, l.status])).toEqual([
+      ["job_started", "via-driver", "drivers", undefined],
+      ["job_completed", "via-driver", "drivers", "success"],
+    ]);
+    await expectNoLeftovers(mark.entry);
+  });
+
   test("a lifecycle plugin that is missing is a configuration error; nothing runs", async () => {
     using dir = tempDir();
     const config = dir.file(
