@@ -73,12 +73,12 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Runs the compiled binary to completion. */
+/** Runs the compiled binary (or a copy of it, `options.binary`) to completion. */
 export async function drover(
   args: string[],
-  options: { cwd: string; env: Record<string, string>; stdin?: string },
+  options: { cwd: string; env: Record<string, string>; stdin?: string; binary?: string },
 ): Promise<RunResult> {
-  const proc = Bun.spawn([ensureBuilt(), ...args], {
+  const proc = Bun.spawn([options.binary ?? ensureBuilt(), ...args], {
     cwd: options.cwd,
     env: options.env,
     stdin: options.stdin === undefined ? "ignore" : new TextEncoder().encode(options.stdin),

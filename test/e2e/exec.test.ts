@@ -29,15 +29,20 @@ describe("drover exec -- 'cmd'", () => {
     copyFileSync(DROVER, join(bin, "drover"));
     const work = join(dir.path, "work");
     mkdirSync(work);
+    const env = { ...cleanEnv(dir.path), PATH: "/usr/bin:/bin" };
     const result = await drover(["exec", "--", "echo hello"], {
       cwd: work,
-      env: { ...cleanEnv(dir.path), PATH: "/usr/bin:/bin" },
+      env,
+      binary: join(bin, "drover"),
     });
     expect(result.stdout).toContain("\nhello\n");
     expect(result.stdout).toContain("Job succeeded");
     expect(result.exitCode).toBe(0);
     // It ran in the current directory and left nothing there.
     expect(readdirSync(work)).toEqual([]);
+    const failing = await drover(["exec", "--", "exit 3"], { cwd: work, env, binary: join(bin, "drover") });
+    expect(failing.stdout).toContain("exit code 3");
+    expect(failing.exitCode).toBe(1);
   });
 
   test("a failing script exits 1 and the log says the script's exit code", async () => {
