@@ -8,21 +8,13 @@ import type { Config, RunnerConfig } from "../config/model.ts";
 import { formatProblem } from "../config/problems.ts";
 import { DroverError, ExitStatus } from "../errors.ts";
 import { adHocJob } from "../job/adhoc.ts";
-import { executorIdentity } from "../job/executor-identity.ts";
-import type { LifecycleParticipant } from "../job/lifecycle.ts";
+import { JobService } from "../job/job-service.ts";
 import type { Job } from "../job/model.ts";
 import { parseJob } from "../job/parse.ts";
 import { exitStatusForResult, type JobResult } from "../job/result.ts";
-import { runJob } from "../job/runner.ts";
-import { SlotAllocator } from "../job/slots.ts";
 import { formatDuration, JobLog } from "../log/job-log.ts";
-import { createLogger, type Logger } from "../log/logger.ts";
+import { createLogger } from "../log/logger.ts";
 import { stdoutSink } from "../log/sinks.ts";
-import { PluginPool } from "../plugin/pool.ts";
-import { executorPluginSpec, lifecyclePluginSpecs } from "../plugin/resolve.ts";
-import { killAllChildren, processTag } from "../process/child.ts";
-import { sweepTaggedProcesses } from "../process/sweep.ts";
-import { VERSION } from "../version.ts";
 import { parseArgs } from "./args.ts";
 import { trapStopSignals } from "./signals.ts";
 import { usageError } from "./usage.ts";
@@ -57,19 +49,9 @@ export async function execCommand(
     args.rest !== undefined
       ? [adHocJob(args.rest, { cwd: process.cwd(), id: String(Date.now() % 1_000_000_000) })]
       : args.positionals.map((file) => parseJob(readJobFile(file), file));
-  const spec = executorPluginSpec(runner);
-  const lifecycleSpecs = lifecyclePluginSpecs(config.hooks, process.env);
-
-  const pool = new PluginPool({ logger, handshakeTimeoutMs: config.pluginHandshakeTimeoutMs });
-  const host = pool.host(spec);
-  const lifecycle: LifecycleParticipant[] = lifecycleSpecs.map(({ spec: hookSpec, settingsJson, calls }) => {
-    const hookHost = pool.host(hookSpec);
-    return { name: hookSpec.name, client: () => hookHost.lifecycle(), settingsJson, calls };
-  });
+  const service = new JobService(config, logger);
   const color = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
   const sink = stdoutSink();
-  const identity = executorIdentity(runner);
-  const slots = new SlotAllocator();
   const several = jobs.length > 1;
   const signals = trapStopSignals(
     () =>
@@ -78,53 +60,27 @@ export async function execCommand(
       ),
     () => {
       process.stderr.write("\ndrover: aborting\n");
-      pool.kill();
-      killAllChildren();
+      service.kill();
     },
   );
 
   const results: JobResult[] = [];
   try {
     const limit = Math.max(1, Math.min(config.concurrent, runner.limit || Number.POSITIVE_INFINITY));
-    const usedKeys = new Set<string>();
     await forEachLimited(jobs, limit, async (job) => {
-      let jobKey = job.id;
-      for (let n = 2; usedKeys.has(jobKey); n++) jobKey = `${job.id}-${n}`;
-      usedKeys.add(jobKey);
       const log = new JobLog({
         sink,
         color,
         limitBytes: runner.outputLimitBytes,
         ...(several ? { prefix: `[${job.name}] ` } : {}),
       });
-      const concurrentId = slots.take(runner.name);
-      const projectScope = `${runner.name}\0${job.projectPath}`;
-      const concurrentProjectId = slots.take(projectScope);
-      try {
-        const result = await runJob({
-          job,
-          jobKey,
-          runner,
-          executor: identity,
-          connect: () => host.executor(),
-          log,
-          logger: logger.child({ jobId: job.id }),
-          cancel: signals.cancel,
-          abort: signals.abort,
-          slots: { concurrentId, concurrentProjectId },
-          version: VERSION,
-          lifecycle,
-        });
-        summarize(log, result);
-        results.push(result);
-      } finally {
-        slots.release(runner.name, concurrentId);
-        slots.release(projectScope, concurrentProjectId);
-      }
+      const result = await service.run(job, runner, { log, cancel: signals.cancel, abort: signals.abort });
+      summarize(log, result);
+      results.push(result);
     });
   } finally {
     signals.dispose();
-    await shutdownEverything(pool, logger);
+    await service.shutdown();
   }
   return worstStatus(results);
 }
@@ -196,16 +152,4 @@ async function forEachLimited<T>(
     while (next < items.length) await fn(items[next++]!);
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
-/** Every exit path: plugins stopped, no child and no tagged process left. */
-async function shutdownEverything(pool: PluginPool, logger: Logger): Promise<void> {
-  try {
-    await pool.shutdown();
-  } catch (err) {
-    logger.warn({ err }, "plugin shutdown failed");
-  }
-  killAllChildren();
-  const swept = sweepTaggedProcesses(processTag());
-  if (swept) logger.warn({ processes: swept }, "killed processes left behind");
 }

@@ -1,0 +1,94 @@
+/**
+ * Everything a command needs to run jobs on this host, shared by `drover exec` and `drover run`:
+ * the plugin pool, the executor of each runner, the lifecycle plugins, CI_CONCURRENT_ID slots and
+ * unique job keys. A command decides where the log goes and when to cancel; this runs the job.
+ */
+import type { Config, RunnerConfig } from "../config/model.ts";
+import type { JobLog } from "../log/job-log.ts";
+import type { Logger } from "../log/logger.ts";
+import { PluginPool } from "../plugin/pool.ts";
+import { executorPluginSpec, lifecyclePluginSpecs } from "../plugin/resolve.ts";
+import { killAllChildren, processTag } from "../process/child.ts";
+import { sweepTaggedProcesses } from "../process/sweep.ts";
+import { VERSION } from "../version.ts";
+import { executorIdentity } from "./executor-identity.ts";
+import type { LifecycleParticipant } from "./lifecycle.ts";
+import type { Job } from "./model.ts";
+import type { JobResult } from "./result.ts";
+import { runJob } from "./runner.ts";
+import { SlotAllocator } from "./slots.ts";
+
+export interface RunOptions {
+  log: JobLog;
+  /** Graceful cancel; the reason is a StopReason ("canceled", "interrupted", "timeout"). */
+  cancel: AbortSignal;
+  /** Hard abort. */
+  abort: AbortSignal;
+}
+
+export class JobService {
+  readonly pool: PluginPool;
+  readonly #logger: Logger;
+  readonly #lifecycle: LifecycleParticipant[];
+  readonly #slots = new SlotAllocator();
+  readonly #keys = new Set<string>();
+
+  /** Resolves every plugin the config names now: a bad plugin path is a configuration error before any job. */
+  constructor(config: Config, logger: Logger, env: Record<string, string | undefined> = process.env) {
+    this.#logger = logger;
+    this.pool = new PluginPool({ logger, handshakeTimeoutMs: config.pluginHandshakeTimeoutMs });
+    for (const runner of config.runners) executorPluginSpec(runner);
+    this.#lifecycle = lifecyclePluginSpecs(config.hooks, env).map(({ spec, settingsJson, calls }) => {
+      const host = this.pool.host(spec);
+      return { name: spec.name, client: () => host.lifecycle(), settingsJson, calls };
+    });
+  }
+
+  async run(job: Job, runner: RunnerConfig, options: RunOptions): Promise<JobResult> {
+    const host = this.pool.host(executorPluginSpec(runner));
+    let jobKey = job.id;
+    for (let n = 2; this.#keys.has(jobKey); n++) jobKey = `${job.id}-${n}`;
+    this.#keys.add(jobKey);
+    const concurrentId = this.#slots.take(runner.name);
+    const projectScope = `${runner.name}\0${job.projectPath}`;
+    const concurrentProjectId = this.#slots.take(projectScope);
+    try {
+      return await runJob({
+        job,
+        jobKey,
+        runner,
+        executor: executorIdentity(runner),
+        connect: () => host.executor(),
+        log: options.log,
+        logger: this.#logger.child({ jobId: job.id, runner: runner.name }),
+        cancel: options.cancel,
+        abort: options.abort,
+        slots: { concurrentId, concurrentProjectId },
+        version: VERSION,
+        lifecycle: this.#lifecycle,
+      });
+    } finally {
+      this.#slots.release(runner.name, concurrentId);
+      this.#slots.release(projectScope, concurrentProjectId);
+      this.#keys.delete(jobKey);
+    }
+  }
+
+  /** SIGKILL every plugin and child now (second Ctrl-C). */
+  kill(): void {
+    this.pool.kill();
+    killAllChildren();
+  }
+
+  /** Every exit path: plugins stopped, no child and no tagged process left. */
+  async shutdown(): Promise<void> {
+    try {
+      await this.pool.shutdown();
+    } catch (err) {
+      this.#logger.warn({ err }, "plugin shutdown failed");
+    }
+    killAllChildren();
+    const swept = sweepTaggedProcesses(processTag());
+    if (swept) this.#logger.warn({ processes: swept }, "killed processes left behind");
+  }
+}
