@@ -30,6 +30,8 @@ async function main(rawArgv: string[]): Promise<number> {
       return (await import("./cli/exec.ts")).execCommand(rest, { logLevel: level });
     case "config":
       return (await import("./cli/config-check.ts")).configCommand(rest);
+    case "plugin":
+      return (await import("./cli/plugin.ts")).pluginCommand(rest, { logLevel: level });
     case "init":
       return (await import("./cli/init.ts")).initCommand(rest);
     default:

@@ -6,6 +6,8 @@ export const USAGE = `usage:
   drover exec [--config F] [--runner NAME] JOB.json [JOB.json ...]   run jobs described by JSON files
   drover exec [--config F] [--runner NAME] -- 'cmd' ['cmd' ...]      run one job whose script is these lines
   drover config check [--config F]                                   validate the configuration
+  drover plugin install PATH [--name N]                              install a plugin (executable or dir with drover-plugin.toml)
+  drover plugin list | inspect NAME[@V] | remove NAME[@V] | verify   manage installed plugins
   drover init [--force] [PATH]                                       write a commented starter config.toml
 
 global options:

@@ -8,6 +8,8 @@ import type { JobLog } from "../log/job-log.ts";
 import type { Logger } from "../log/logger.ts";
 import { PluginPool } from "../plugin/pool.ts";
 import { executorPluginSpec, lifecyclePluginSpecs } from "../plugin/resolve.ts";
+import { checkPluginSettings } from "../plugin/settings-schema.ts";
+import type { PluginSpec } from "../plugin/spec.ts";
 import { killAllChildren, processTag } from "../process/child.ts";
 import { sweepTaggedProcesses } from "../process/sweep.ts";
 import { VERSION } from "../version.ts";
@@ -32,20 +34,35 @@ export class JobService {
   readonly #lifecycle: LifecycleParticipant[];
   readonly #slots = new SlotAllocator();
   readonly #keys = new Set<string>();
+  /** Each runner's executor, resolved once (installed plugins: one lock-file read per service). */
+  readonly #executors = new Map<string, PluginSpec>();
 
   /** Resolves every plugin the config names now: a bad plugin path is a configuration error before any job. */
   constructor(config: Config, logger: Logger, env: Record<string, string | undefined> = process.env) {
     this.#logger = logger;
     this.pool = new PluginPool({ logger, handshakeTimeoutMs: config.pluginHandshakeTimeoutMs });
-    for (const runner of config.runners) executorPluginSpec(runner);
+    for (const runner of config.runners) this.#executors.set(runner.name, executorPluginSpec(runner));
     this.#lifecycle = lifecyclePluginSpecs(config.hooks, env).map(({ spec, settingsJson, calls }) => {
       const host = this.pool.host(spec);
-      return { name: spec.name, client: () => host.lifecycle(), settingsJson, calls };
+      const client = async () => {
+        const lifecycle = await host.lifecycle();
+        if (spec.trust.kind !== "builtin") {
+          const info = await host.start();
+          await checkPluginSettings(
+            info.name,
+            info.settingsSchema,
+            JSON.parse(settingsJson),
+            "hooks.plugins",
+          );
+        }
+        return lifecycle;
+      };
+      return { name: spec.name, client, settingsJson, calls };
     });
   }
 
   async run(job: Job, runner: RunnerConfig, options: RunOptions): Promise<JobResult> {
-    const host = this.pool.host(executorPluginSpec(runner));
+    const host = this.pool.host(this.#executors.get(runner.name) ?? executorPluginSpec(runner));
     let jobKey = job.id;
     for (let n = 2; this.#keys.has(jobKey); n++) jobKey = `${job.id}-${n}`;
     this.#keys.add(jobKey);
@@ -58,7 +75,19 @@ export class JobService {
         jobKey,
         runner,
         executor: executorIdentity(runner),
-        connect: () => host.executor(),
+        connect: async () => {
+          const client = await host.executor();
+          if (runner.executor === "plugin") {
+            const info = await host.start();
+            await checkPluginSettings(
+              info.name,
+              info.settingsSchema,
+              runner.settings,
+              `runners[${JSON.stringify(runner.name)}].plugin`,
+            );
+          }
+          return client;
+        },
         log: options.log,
         logger: this.#logger.child({ jobId: job.id, runner: runner.name }),
         cancel: options.cancel,

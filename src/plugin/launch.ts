@@ -21,6 +21,7 @@ import {
   parseHandshake,
   SOCKET_DIR_ENV,
 } from "../protocol/handshake.ts";
+import { checkBeforeLaunch } from "./install/trust.ts";
 import type { PluginSpec } from "./spec.ts";
 
 /** After Shutdown (or SIGTERM), how long a plugin has before SIGKILL (go-plugin uses 2 s too). */
@@ -42,6 +43,13 @@ export async function launchPlugin(
   spec: PluginSpec,
   options: { logger: Logger; handshakeTimeoutMs: number },
 ): Promise<LaunchedPlugin> {
+  if (spec.trust.kind !== "builtin") {
+    checkBeforeLaunch(
+      spec.name,
+      spec.command,
+      spec.trust.kind === "installed" ? spec.trust.integrity : undefined,
+    );
+  }
   // mkdtemp creates the directory 0700: only drover's user can reach the socket.
   const socketDir = mkdtempSync(join(tmpdir(), "drover-plugin-"));
   const tag = `${processTag()}/${spec.name}-${++launches}`;

@@ -5,6 +5,9 @@ import { accessSync, constants, statSync } from "node:fs";
 import { basename } from "node:path";
 import type { HookScript, HooksConfig, RunnerConfig } from "../config/model.ts";
 import { DroverError } from "../errors.ts";
+import { readLock } from "./install/lock.ts";
+import { lockPath, pluginDir } from "./install/plugin-dir.ts";
+import { selectInstalled } from "./install/select.ts";
 import { builtinPluginSpec, type PluginSpec, pluginSpec } from "./spec.ts";
 
 export function executorPluginSpec(runner: RunnerConfig): PluginSpec {
@@ -19,12 +22,18 @@ export function executorPluginSpec(runner: RunnerConfig): PluginSpec {
         checkExecutable(runner.plugin.path, `runner "${runner.name}": plugin`);
         return pluginSpec(basename(runner.plugin.path), runner.plugin.path);
       }
-      throw new DroverError(
-        "config_invalid",
-        `runner "${runner.name}": installed plugins (name = "${runner.plugin.name}") are not supported by this drover build yet; use path = "/abs/path/to/plugin"`,
-        { keyPath: "plugin.name" },
-      );
+      return installedSpec(runner.plugin, "executor", `runner "${runner.name}"`);
   }
+}
+
+/** An installed plugin by name and version range: the highest match in the lock file, with its hashes. */
+function installedSpec(
+  ref: { name: string; version?: string },
+  kind: "executor" | "lifecycle",
+  where: string,
+): PluginSpec {
+  const entry = selectInstalled(readLock(lockPath(pluginDir())), ref, kind, where);
+  return pluginSpec(entry.name, entry.executable, [], { dir: entry.dir, files: entry.files });
 }
 
 /** A plugin named by path must be an executable file: a configuration error otherwise, caught by `config check`. */
@@ -83,16 +92,15 @@ export function lifecyclePluginSpecs(
     });
   }
   for (const plugin of hooks.plugins) {
-    if (plugin.ref.kind !== "path") {
-      throw new DroverError(
-        "config_invalid",
-        `hooks.plugins: installed plugins (name = "${plugin.ref.name}") are not supported by this drover build yet; use path = "/abs/path/to/plugin"`,
-        { keyPath: "hooks.plugins" },
-      );
+    let spec: PluginSpec;
+    if (plugin.ref.kind === "path") {
+      checkExecutable(plugin.ref.path, "hooks.plugins: plugin");
+      spec = pluginSpec(basename(plugin.ref.path), plugin.ref.path);
+    } else {
+      spec = installedSpec(plugin.ref, "lifecycle", "hooks.plugins");
     }
-    checkExecutable(plugin.ref.path, "hooks.plugins: plugin");
     specs.push({
-      spec: pluginSpec(basename(plugin.ref.path), plugin.ref.path),
+      spec,
       settingsJson: JSON.stringify(plugin.settings),
       calls: { started: true, completed: true },
     });

@@ -9,14 +9,32 @@ export interface PluginSpec {
   args: string[];
   /** Identifies one plugin process to share between runners and jobs (command + args). */
   key: string;
+  /**
+   * Checked before every launch (install/trust.ts): permissions always, except for the built-ins
+   * (this binary); file hashes for installed plugins.
+   */
+  trust: { kind: "builtin" } | { kind: "path" } | { kind: "installed"; integrity: Integrity };
 }
 
-export function pluginSpec(name: string, command: string, args: string[] = []): PluginSpec {
-  return { name, command, args, key: JSON.stringify([command, ...args]) };
+export function pluginSpec(
+  name: string,
+  command: string,
+  args: string[] = [],
+  integrity?: Integrity,
+): PluginSpec {
+  return {
+    name,
+    command,
+    args,
+    key: JSON.stringify([command, ...args]),
+    trust: integrity ? { kind: "installed", integrity } : { kind: "path" },
+  };
 }
 
 /** The hidden sub-command that runs a built-in plugin. */
 export const PLUGIN_MODE_COMMAND = "__plugin";
+
+import type { Integrity } from "./install/trust.ts";
 
 export type BuiltinPluginName = "shell" | "custom" | "script-hooks";
 
@@ -28,5 +46,5 @@ export function builtinPluginSpec(name: BuiltinPluginName): PluginSpec {
   const entry = process.argv[1];
   const compiled = entry === undefined || entry.startsWith("/$bunfs/");
   const args = compiled ? [PLUGIN_MODE_COMMAND, name] : [entry, PLUGIN_MODE_COMMAND, name];
-  return pluginSpec(name, process.execPath, args);
+  return { ...pluginSpec(name, process.execPath, args), trust: { kind: "builtin" } };
 }

@@ -1,0 +1,189 @@
+/**
+ * `drover plugin install PATH [--name N] | list | inspect NAME[@VERSION] | remove NAME[@VERSION] | verify`
+ * (SPEC §9). Output is for people; every failure is one clear line (a corrupt lock file included).
+ */
+import { rmSync } from "node:fs";
+import { dirname } from "node:path";
+import { loadConfig } from "../config/load.ts";
+import { DroverError, ExitStatus } from "../errors.ts";
+import { PluginKind } from "../gen/drover/plugin/v1/plugin_info_pb.ts";
+import { createLogger, type Logger } from "../log/logger.ts";
+import { PluginHost } from "../plugin/host.ts";
+import { installPlugin } from "../plugin/install/install.ts";
+import { readLock, writeLock } from "../plugin/install/lock.ts";
+import { lockPath, pluginDir } from "../plugin/install/plugin-dir.ts";
+import { selectInstalled } from "../plugin/install/select.ts";
+import { checkBeforeLaunch } from "../plugin/install/trust.ts";
+import { pluginSpec } from "../plugin/spec.ts";
+import { parseArgs } from "./args.ts";
+import { usageError } from "./usage.ts";
+
+export async function pluginCommand(
+  argv: string[],
+  options: { logLevel: string | undefined },
+): Promise<number> {
+  const [sub, ...rest] = argv;
+  const dir = pluginDir();
+  const logger = createLogger({ level: options.logLevel ?? "warn", pretty: Boolean(process.stderr.isTTY) });
+  switch (sub) {
+    case "install":
+      return install(rest, dir, logger);
+    case "list":
+      return list(rest, dir);
+    case "inspect":
+      return inspect(rest, dir, logger);
+    case "remove":
+      return remove(rest, dir);
+    case "verify":
+      return verify(rest, dir);
+    default:
+      throw usageError(
+        sub === undefined
+          ? "plugin needs a sub-command: install, list, inspect, remove, verify"
+          : `unknown plugin sub-command ${JSON.stringify(sub)}`,
+      );
+  }
+}
+
+async function install(argv: string[], dir: string, logger: Logger): Promise<number> {
+  const args = parseArgs(argv, { values: ["name", "config"] });
+  const [source, extra] = args.positionals;
+  if (source === undefined || extra !== undefined)
+    throw usageError(
+      "plugin install takes one PATH (a plugin executable or a directory with drover-plugin.toml)",
+    );
+  const explicitPath = args.values.get("config");
+  const { config } = await loadConfig({
+    ...(explicitPath === undefined ? {} : { explicitPath }),
+    env: process.env,
+    cwd: process.cwd(),
+  });
+  const name = args.values.get("name");
+  const entry = await installPlugin({
+    source,
+    ...(name === undefined ? {} : { name }),
+    pluginDir: dir,
+    logger,
+    handshakeTimeoutMs: config.pluginHandshakeTimeoutMs,
+  });
+  process.stdout.write(
+    `installed ${entry.name} ${entry.version} (${entry.kind}) in ${entry.dir}\n  sha256 ${entry.sha256}\n`,
+  );
+  return ExitStatus.ok;
+}
+
+function list(argv: string[], dir: string): number {
+  if (argv.length) throw usageError("plugin list takes no arguments");
+  const lock = readLock(lockPath(dir));
+  if (!lock.plugins.length) {
+    process.stdout.write(`no plugins installed in ${dir}\n`);
+    return ExitStatus.ok;
+  }
+  const rows = lock.plugins.map((p) => [
+    p.name,
+    p.version,
+    p.kind,
+    p.protocolVersions.join(","),
+    p.executable,
+  ]);
+  const header = ["NAME", "VERSION", "KIND", "PROTOCOL", "PATH"];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  for (const row of [header, ...rows]) {
+    process.stdout.write(
+      `${row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  ")}\n`,
+    );
+  }
+  return ExitStatus.ok;
+}
+
+/** NAME or NAME@VERSION-RANGE. */
+function parseRef(text: string | undefined, command: string): { name: string; version?: string } {
+  if (!text) throw usageError(`plugin ${command} needs NAME or NAME@VERSION`);
+  const at = text.indexOf("@");
+  return at === -1 ? { name: text } : { name: text.slice(0, at), version: text.slice(at + 1) };
+}
+
+async function inspect(argv: string[], dir: string, logger: Logger): Promise<number> {
+  const ref = parseRef(argv[0], "inspect");
+  const lock = readLock(lockPath(dir));
+  const candidates = lock.plugins.filter((p) => p.name === ref.name);
+  const kind = candidates[0]?.kind ?? "executor";
+  const entry = selectInstalled(lock, ref, kind, "plugin inspect");
+  const host = new PluginHost(
+    pluginSpec(entry.name, entry.executable, [], { dir: entry.dir, files: entry.files }),
+    {
+      logger,
+      handshakeTimeoutMs: 10_000,
+    },
+  );
+  try {
+    const info = await host.start();
+    const lines = [
+      `name:              ${info.name}`,
+      `version:           ${info.version}`,
+      `kind:              ${info.kind === PluginKind.EXECUTOR ? "executor" : info.kind === PluginKind.LIFECYCLE ? "lifecycle" : "unknown"}`,
+      `protocol versions: ${info.protocolVersions.join(", ")}`,
+      `capabilities:      ${info.capabilities.join(", ") || "(none)"}`,
+      `installed in:      ${entry.dir}`,
+      `executable:        ${entry.executable}`,
+      `sha256:            ${entry.sha256}`,
+      `settings schema:   ${info.settingsSchema ? "" : "(none)"}`,
+    ];
+    process.stdout.write(`${lines.join("\n")}\n`);
+    if (info.settingsSchema) {
+      let pretty = info.settingsSchema;
+      try {
+        pretty = JSON.stringify(JSON.parse(info.settingsSchema), null, 2);
+      } catch {
+        // print as the plugin sent it
+      }
+      process.stdout.write(`${pretty}\n`);
+    }
+  } finally {
+    await host.shutdown();
+  }
+  return ExitStatus.ok;
+}
+
+function remove(argv: string[], dir: string): number {
+  const ref = parseRef(argv[0], "remove");
+  if (argv.length > 1) throw usageError("plugin remove takes one NAME[@VERSION]");
+  const path = lockPath(dir);
+  const lock = readLock(path);
+  const doomed = lock.plugins.filter(
+    (p) => p.name === ref.name && (ref.version === undefined || p.version === ref.version),
+  );
+  if (!doomed.length) {
+    throw new DroverError(
+      "usage",
+      `plugin ${ref.name}${ref.version ? `@${ref.version}` : ""} is not installed in ${dir}`,
+    );
+  }
+  // The lock first: a plugin that is not in the lock is never launched, whatever is left on disk.
+  lock.plugins = lock.plugins.filter((p) => !doomed.includes(p));
+  writeLock(path, lock);
+  for (const p of doomed) {
+    rmSync(p.dir, { recursive: true, force: true });
+    process.stdout.write(`removed ${p.name} ${p.version}\n`);
+  }
+  const parent = dirname(doomed[0]!.dir);
+  if (!lock.plugins.some((p) => p.name === ref.name)) rmSync(parent, { recursive: true, force: true });
+  return ExitStatus.ok;
+}
+
+function verify(argv: string[], dir: string): number {
+  if (argv.length) throw usageError("plugin verify takes no arguments");
+  const lock = readLock(lockPath(dir));
+  let bad = 0;
+  for (const p of lock.plugins) {
+    try {
+      checkBeforeLaunch(p.name, p.executable, { dir: p.dir, files: p.files });
+      process.stdout.write(`ok      ${p.name} ${p.version}\n`);
+    } catch (err) {
+      bad++;
+      process.stdout.write(`FAILED  ${p.name} ${p.version}: ${DroverError.from(err).shortMessage}\n`);
+    }
+  }
+  if (!lock.plugins.length) process.stdout.write(`no plugins installed in ${dir}\n`);
+  return bad ? ExitStatus.systemFailure : ExitStatus.ok;
+}

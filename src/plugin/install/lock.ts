@@ -1,0 +1,96 @@
+/**
+ * The lock file of installed plugins (`<plugin dir>/drover-plugins.lock`, JSON): name, version,
+ * kind, protocol versions, where the executable is, and the SHA-256 of every file, checked again
+ * before each launch. Written atomically (temp file + rename): an interrupted write leaves the
+ * previous lock.
+ */
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { DroverError } from "../../errors.ts";
+
+export interface InstalledPlugin {
+  name: string;
+  version: string;
+  kind: "executor" | "lifecycle";
+  protocolVersions: number[];
+  /** The plugin's own directory: `<plugin dir>/<name>/<version>`. */
+  dir: string;
+  /** Absolute path of the executable, inside `dir`. */
+  executable: string;
+  /** SHA-256 of the executable. */
+  sha256: string;
+  /** SHA-256 of every file in `dir` (relative path → hex digest). */
+  files: Record<string, string>;
+  installedAt: string;
+}
+
+export interface LockFile {
+  lockfileVersion: 1;
+  plugins: InstalledPlugin[];
+}
+
+export function emptyLock(): LockFile {
+  return { lockfileVersion: 1, plugins: [] };
+}
+
+/** Reads the lock; no file is an empty lock; a corrupt one is a clear error, never a stack trace. */
+export function readLock(path: string): LockFile {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return emptyLock();
+    throw new DroverError(
+      "config_invalid",
+      `cannot read the plugin lock file ${path}: ${(err as Error).message}`,
+      { file: path },
+    );
+  }
+  const corrupt = (why: string) =>
+    new DroverError(
+      "config_invalid",
+      `the plugin lock file ${path} is corrupt (${why}); reinstall the plugins, or remove the file to start over`,
+      { file: path },
+    );
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    throw corrupt(`not JSON: ${(err as Error).message}`);
+  }
+  if (
+    typeof doc !== "object" ||
+    doc === null ||
+    (doc as LockFile).lockfileVersion !== 1 ||
+    !Array.isArray((doc as LockFile).plugins)
+  ) {
+    throw corrupt('expected {"lockfileVersion": 1, "plugins": [...]}');
+  }
+  const plugins = (doc as LockFile).plugins;
+  plugins.forEach((p, i) => {
+    const ok =
+      typeof p === "object" &&
+      p !== null &&
+      typeof p.name === "string" &&
+      typeof p.version === "string" &&
+      (p.kind === "executor" || p.kind === "lifecycle") &&
+      typeof p.dir === "string" &&
+      typeof p.executable === "string" &&
+      typeof p.sha256 === "string" &&
+      typeof p.files === "object" &&
+      p.files !== null &&
+      Array.isArray(p.protocolVersions);
+    if (!ok) throw corrupt(`plugins[${i}] is not a complete entry`);
+  });
+  return doc as LockFile;
+}
+
+export function writeLock(path: string, lock: LockFile): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  const temp = `${path}.${process.pid}.tmp`;
+  const sorted = [...lock.plugins].sort(
+    (a, b) => a.name.localeCompare(b.name) || a.version.localeCompare(b.version),
+  );
+  writeFileSync(temp, `${JSON.stringify({ ...lock, plugins: sorted }, null, 2)}\n`, { mode: 0o644 });
+  renameSync(temp, path);
+}

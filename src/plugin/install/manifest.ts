@@ -1,0 +1,69 @@
+/**
+ * `drover-plugin.toml`, the manifest of a plugin shipped as a directory (SPEC §9):
+ *
+ *   name = "python-executor"
+ *   version = "1.0.0"
+ *   kind = "executor"            # or "lifecycle"
+ *   protocol_versions = [1]
+ *   executable = "plugin.py"     # relative to the directory
+ */
+import { readFileSync } from "node:fs";
+import { isAbsolute, join, normalize } from "node:path";
+import semver from "semver";
+import { parse, TomlError } from "smol-toml";
+import { DroverError } from "../../errors.ts";
+
+export const MANIFEST_FILE = "drover-plugin.toml";
+
+export interface Manifest {
+  name: string;
+  version: string;
+  kind: "executor" | "lifecycle";
+  protocolVersions: number[];
+  /** Relative to the plugin directory. */
+  executable: string;
+}
+
+/** Plugin names become directory names: letters, digits, `.`, `_`, `-`. */
+export function isValidPluginName(name: string): boolean {
+  return /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name) && name !== "." && name !== "..";
+}
+
+export function readManifest(dir: string): Manifest {
+  const file = join(dir, MANIFEST_FILE);
+  const fail = (message: string, line?: number) =>
+    new DroverError("usage", `invalid plugin manifest ${file}${line ? `:${line}` : ""}: ${message}`, {
+      file,
+      ...(line ? { line } : {}),
+    });
+  let doc: Record<string, unknown>;
+  try {
+    doc = parse(readFileSync(file, "utf8")) as Record<string, unknown>;
+  } catch (err) {
+    if (err instanceof TomlError)
+      throw fail((err.message.split("\n")[0] ?? "").replace(/^Invalid TOML document:\s*/, ""), err.line);
+    throw fail((err as Error).message);
+  }
+  const text = (key: string): string => {
+    const value = doc[key];
+    if (typeof value !== "string" || !value) throw fail(`${key}: expected a non-empty string`);
+    return value;
+  };
+  const name = text("name");
+  if (!isValidPluginName(name))
+    throw fail(`name: ${JSON.stringify(name)} may contain only letters, digits, ".", "_" and "-"`);
+  const version = text("version");
+  if (!semver.valid(version))
+    throw fail(`version: ${JSON.stringify(version)} is not a semantic version (like "1.2.3")`);
+  const kind = text("kind");
+  if (kind !== "executor" && kind !== "lifecycle")
+    throw fail(`kind: expected "executor" or "lifecycle", got ${JSON.stringify(kind)}`);
+  const versions = doc.protocol_versions;
+  if (!Array.isArray(versions) || !versions.length || !versions.every((v) => Number.isInteger(v) && v > 0)) {
+    throw fail("protocol_versions: expected a non-empty list of positive integers, e.g. [1]");
+  }
+  const executable = normalize(text("executable"));
+  if (isAbsolute(executable) || executable.startsWith(".."))
+    throw fail(`executable: ${JSON.stringify(executable)} must be a path inside the plugin directory`);
+  return { name, version, kind, protocolVersions: versions as number[], executable };
+}
