@@ -1,14 +1,16 @@
 /**
- * `npm run demo` (after `bun scripts/build.ts`): runs one real job twice, through the built-in shell
- * executor and through the external sandbox executor plugin (examples/sandbox-executor), and checks
- * what a user would check by eye.
+ * `npm run demo` (after `bun scripts/build.ts`): runs one real job three times, through the built-in
+ * shell executor, through the external sandbox executor plugin (examples/sandbox-executor) and through
+ * the built-in custom executor driving the example GitLab driver set (examples/custom-driver), and
+ * checks what a user would check by eye.
  *
  * In a fresh temp dir: a git repository with two commits, the job (examples/demo/job.json, pinned to
  * the first commit) and the config (examples/demo/config.toml) with this machine's paths filled in.
- * Then `drover exec --config <cfg> --runner local-shell job.json` and the same with `--runner sandbox`,
- * both logs streamed to the terminal. Fails (exit 1, with the reasons) unless both jobs exit 0, show
- * the pinned commit, the file variable and after_script, and never show the masked secret in clear.
- * The temp dir is removed on every path.
+ * Then `drover exec --config <cfg> --runner local-shell job.json` and the same with `--runner sandbox`
+ * and `--runner custom-driver`, every log streamed to the terminal. Fails (exit 1, with the reasons)
+ * unless every job exits 0, shows the pinned commit, the file variable and after_script, and never
+ * shows the masked secret in clear, and unless the custom driver's script output is the shell
+ * runner's. The temp dir is removed on every path.
  */
 import {
   existsSync,
@@ -26,8 +28,9 @@ const ROOT = join(import.meta.dir, "..");
 const DROVER = join(ROOT, "dist", "drover");
 const SANDBOX_SOURCE = join(ROOT, "examples", "sandbox-executor", "main.ts");
 const SANDBOX = join(ROOT, "dist", "examples", "sandbox-executor");
+const CUSTOM_DRIVER = join(ROOT, "examples", "custom-driver");
 const TEMPLATES = join(ROOT, "examples", "demo");
-const RUNNERS = ["local-shell", "sandbox"] as const;
+const RUNNERS = ["local-shell", "sandbox", "custom-driver"] as const;
 
 const FIRST_TEXT = "Hello from the first commit";
 const SECOND_TEXT = "Hello from the second commit";
@@ -38,6 +41,7 @@ class DemoError extends Error {}
 interface JobTemplate {
   git_info: { repo_url: string; sha: string };
   variables: Array<{ key: string; value: string; masked?: boolean }>;
+  steps: Array<{ name: string; script: string[] }>;
 }
 
 interface Run {
@@ -70,6 +74,8 @@ async function main(dir: string): Promise<Run[]> {
   job.git_info.sha = first;
   const secret = job.variables.find((v) => v.masked)?.value;
   if (!secret) throw new DemoError("examples/demo/job.json has no masked variable");
+  const firstCommand = job.steps.find((step) => step.name === "script")?.script[0];
+  if (!firstCommand) throw new DemoError("examples/demo/job.json has no script step");
   const jobFile = join(dir, "job.json");
   writeFileSync(jobFile, `${JSON.stringify(job, null, 2)}\n`);
 
@@ -78,7 +84,8 @@ async function main(dir: string): Promise<Run[]> {
     configFile,
     readFileSync(join(TEMPLATES, "config.toml"), "utf8")
       .replaceAll("@DEMO_DIR@", tomlPath(dir))
-      .replaceAll("@SANDBOX_EXECUTOR@", tomlPath(SANDBOX)),
+      .replaceAll("@SANDBOX_EXECUTOR@", tomlPath(SANDBOX))
+      .replaceAll("@CUSTOM_DRIVER@", tomlPath(CUSTOM_DRIVER)),
   );
   say(`job ${jobFile}, config ${configFile}`);
   const check = Bun.spawnSync([DROVER, "config", "check", "--config", configFile], { env, cwd: dir });
@@ -86,12 +93,17 @@ async function main(dir: string): Promise<Run[]> {
   process.stderr.write(check.stderr);
   if (check.exitCode !== 0) throw new DemoError(`drover config check exited ${check.exitCode}`);
 
+  // The example driver keeps its jobs under $DRIVER_BASE_DIR, read from drover's own environment
+  // (every driver call inherits it); the runner's `environment` would only reach it as CUSTOM_ENV_*.
+  const driverBase = join(dir, "custom-driver");
   const runs: Run[] = [];
+  const shellOutput: { lines?: string[] } = {};
   for (const runner of RUNNERS) {
     banner(`drover exec --config config.toml --runner ${runner} job.json`);
+    if (runner === "custom-driver") say(`with DRIVER_BASE_DIR=${driverBase} in drover's environment`);
     const { exitCode, stdout, stderr } = await streamDrover(
       ["exec", "--config", configFile, "--runner", runner, jobFile],
-      { env, cwd: dir },
+      { env: runner === "custom-driver" ? { ...env, DRIVER_BASE_DIR: driverBase } : env, cwd: dir },
     );
     const problems: string[] = [];
     const expect = (ok: boolean, problem: string) => ok || problems.push(problem);
@@ -121,9 +133,59 @@ async function main(dir: string): Promise<Run[]> {
         `the sandbox did not remove its job directory from ${base}`,
       );
     }
+    if (runner === "local-shell" && exitCode === 0)
+      shellOutput.lines = scriptOutput(stdout, firstCommand, dir);
+    if (runner === "custom-driver") {
+      if (exitCode === 0) {
+        expect(
+          stdout.includes(`working in ${driverBase}/jobs/job-`),
+          "the job did not run in the driver's job directory",
+        );
+        // Lines that name a directory differ by design (each executor has its own); the rest, the
+        // job's own output, must be the shell runner's line for line.
+        const lines = scriptOutput(stdout, firstCommand, dir);
+        if (shellOutput.lines === undefined)
+          problems.push("no script output of the local-shell run to compare with");
+        else {
+          const difference = firstDifference(shellOutput.lines, lines);
+          if (difference) problems.push(`script output differs from local-shell's: ${difference}`);
+        }
+      }
+      // cleanup_exec runs whatever happened to the job, and removes the job's directory.
+      const jobs = join(driverBase, "jobs");
+      expect(
+        !existsSync(jobs) || readdirSync(jobs).length === 0,
+        `cleanup.sh did not remove the job directory from ${jobs}`,
+      );
+    }
     runs.push({ runner, exitCode, problems });
   }
   return runs;
+}
+
+/**
+ * What the job's script printed: the log lines from the echo of its first command (`$ cmd`) up to
+ * the after_script section, without the lines that name a path under the demo dir (each executor
+ * has its own directories) and without the section's result line (it carries a duration).
+ */
+function scriptOutput(stdout: string, firstCommand: string, dir: string): string[] {
+  const lines = stdout.split("\n");
+  const start = lines.indexOf(`$ ${firstCommand}`);
+  if (start === -1) return [];
+  const end = lines.indexOf("Running after_script", start);
+  return lines
+    .slice(start, end === -1 ? lines.length : end)
+    .filter((line) => !line.includes(dir) && !/^[✓✗] build_script /.test(line));
+}
+
+/** Where two outputs first differ, for the summary; undefined when they are the same. */
+function firstDifference(expected: string[], actual: string[]): string | undefined {
+  if (expected.length === 0) return "the local-shell run printed no script output";
+  for (let i = 0; i < Math.max(expected.length, actual.length); i++) {
+    if (expected[i] !== actual[i])
+      return `line ${i + 1} is ${JSON.stringify(actual[i] ?? "(missing)")}, expected ${JSON.stringify(expected[i] ?? "(nothing)")}`;
+  }
+  return undefined;
 }
 
 /** The sandbox executor as one executable, like an administrator would install it. */
@@ -234,12 +296,13 @@ try {
   banner("summary");
   for (const run of runs) {
     const verdict = run.problems.length ? `FAILED: ${run.problems.join("; ")}` : "ok";
-    process.stdout.write(`  ${run.runner.padEnd(12)} exit ${run.exitCode}  ${verdict}\n`);
+    process.stdout.write(`  ${run.runner.padEnd(14)} exit ${run.exitCode}  ${verdict}\n`);
   }
   if (runs.every((run) => run.problems.length === 0)) {
     process.stdout.write(
-      "demo OK: the same job ran through the built-in shell executor and the sandbox plugin;\n" +
-        "         pinned commit checked out, file variable written, secret masked, after_script ran\n",
+      "demo OK: the same job ran through the built-in shell executor, the sandbox plugin and the\n" +
+        "         custom executor with the example driver set; pinned commit checked out, file\n" +
+        "         variable written, secret masked, after_script ran, custom output = shell output\n",
     );
     status = 0;
   } else {

@@ -10,12 +10,13 @@
  * FAILED and makes the exit status 1; the others still run.
  *
  *   npm run bench                    all of them
- *   npm run bench -- launch stage    only those (keys: startup, job, launch, stage)
+ *   npm run bench -- launch stage    only those (keys: startup, job, launch, stage, custom)
  */
 import { copyFileSync, readdirSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import type { BenchContext } from "./context.ts";
+import { customOverhead } from "./custom-overhead.ts";
 import { cleanEnv, ensureDrover, formatTable, machineLine, type Row, scratch } from "./harness.ts";
 import { jobOverhead } from "./job-overhead.ts";
 import { pluginLaunch } from "./plugin-launch.ts";
@@ -27,6 +28,7 @@ const benchmarks: ReadonlyArray<{ id: string; key: string; run: (ctx: BenchConte
   { id: "b", key: "job", run: jobOverhead },
   { id: "c", key: "launch", run: pluginLaunch },
   { id: "d", key: "stage", run: stageRpc },
+  { id: "e", key: "custom", run: customOverhead },
 ];
 
 async function main(): Promise<void> {

@@ -3,7 +3,8 @@
  * Schema the plugin reports in GetInfo, when it reports one (SPEC §4). A mismatch is a configuration
  * error naming each key, so the job never reaches a plugin that would misread its settings.
  *
- * Ajv (JSON Schema draft-07 and 2019/2020 keywords it knows) is loaded only when a schema exists.
+ * Ajv is loaded only when a schema exists, in the flavour the schema's `$schema` asks for (draft
+ * 2020-12, 2019-09, else draft-07).
  */
 import { DroverError } from "../errors.ts";
 
@@ -24,8 +25,7 @@ export async function checkPluginSettings(
       { plugin },
     );
   }
-  const { default: Ajv } = await import("ajv");
-  const ajv = new Ajv({ allErrors: true, strict: false });
+  const ajv = await validatorFor(schema);
   let validate: ReturnType<typeof ajv.compile>;
   try {
     validate = ajv.compile(schema as object);
@@ -53,4 +53,15 @@ export async function checkPluginSettings(
       problems,
     },
   );
+}
+
+async function validatorFor(schema: unknown) {
+  const dialect =
+    typeof schema === "object" && schema !== null
+      ? String((schema as { $schema?: unknown }).$schema ?? "")
+      : "";
+  const options = { allErrors: true, strict: false };
+  if (dialect.includes("2020-12")) return new (await import("ajv/dist/2020")).default(options);
+  if (dialect.includes("2019-09")) return new (await import("ajv/dist/2019")).default(options);
+  return new (await import("ajv")).default(options);
 }
