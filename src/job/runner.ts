@@ -652,7 +652,8 @@ class JobRun {
       variables,
       runnerName: runner.name,
       runnerSettingsJson:
-        settingsJson ?? JSON.stringify(runner.executor === "plugin" ? runner.settings : runner.section),
+        settingsJson ??
+        JSON.stringify((runner.executor === "plugin" ? runner.settings : runner.section) ?? {}),
     });
   }
 }

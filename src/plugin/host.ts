@@ -57,7 +57,10 @@ interface Instance {
 
 export class PluginHost {
   readonly spec: PluginSpec;
+  /** Tagged with `{ plugin }`. */
   #logger: Logger;
+  /** Untagged: launchPlugin adds the plugin's name itself (once). */
+  #rootLogger: Logger;
   #handshakeTimeoutMs: number;
   #instance: Instance | undefined;
   #starting: Promise<Instance> | undefined;
@@ -66,6 +69,7 @@ export class PluginHost {
 
   constructor(spec: PluginSpec, options: { logger: Logger; handshakeTimeoutMs: number }) {
     this.spec = spec;
+    this.#rootLogger = options.logger;
     this.#logger = options.logger.child({ plugin: spec.name });
     this.#handshakeTimeoutMs = options.handshakeTimeoutMs;
   }
@@ -161,7 +165,7 @@ export class PluginHost {
     }
     const started = performance.now();
     const launched = await launchPlugin(this.spec, {
-      logger: this.#logger,
+      logger: this.#rootLogger,
       handshakeTimeoutMs: this.#handshakeTimeoutMs,
     });
     const channel = new grpc.Client(
