@@ -492,3 +492,26 @@ describe("drover exec with [runners.plugin] path = examples/python-executor/plug
     await expectNoLeftovers(mark.entry);
   });
 });
+
+describe("examples/python-executor installed", () => {
+  test("drover plugin install of the manifest dir, then a job by name", async () => {
+    using dir = tempDir();
+    const env = cleanEnv(dir.path, { DROVER_PLUGIN_DIR: join(dir.path, "plugins") });
+    const installed = await drover(["plugin", "install", EXAMPLE], { cwd: dir.path, env });
+    expect(installed.stdout).toContain("installed python-executor");
+    expect(installed.exitCode).toBe(0);
+    const config = dir.file(
+      "installed.toml",
+      '[[runners]]\n  name = "py"\n  executor = "plugin"\n  [runners.plugin]\n    name = "python-executor"\n    version = "^0.1"\n',
+    );
+    const job = await drover(["exec", "--config", config, "--", "echo hello from python"], {
+      cwd: dir.path,
+      env,
+    });
+    expect(job.stdout).toContain("hello from python");
+    expect(job.exitCode).toBe(0);
+    const verify = await drover(["plugin", "verify"], { cwd: dir.path, env });
+    expect(verify.stdout).toContain("ok      python-executor");
+    expect(verify.exitCode).toBe(0);
+  });
+});
