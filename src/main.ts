@@ -28,6 +28,8 @@ async function main(rawArgv: string[]): Promise<number> {
       return command === undefined ? ExitStatus.usage : ExitStatus.ok;
     case "exec":
       return (await import("./cli/exec.ts")).execCommand(rest, { logLevel: level });
+    case "run":
+      return (await import("./cli/run.ts")).runCommand(rest, { logLevel: level });
     case "config":
       return (await import("./cli/config-check.ts")).configCommand(rest);
     case "plugin":

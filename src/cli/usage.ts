@@ -5,6 +5,7 @@ export const USAGE = `usage:
   drover --version
   drover exec [--config F] [--runner NAME] JOB.json [JOB.json ...]   run jobs described by JSON files
   drover exec [--config F] [--runner NAME] -- 'cmd' ['cmd' ...]      run one job whose script is these lines
+  drover run [--config F]                                            daemon: take jobs from GitLab coordinators
   drover config check [--config F]                                   validate the configuration
   drover plugin install PATH [--name N]                              install a plugin (executable or dir with drover-plugin.toml)
   drover plugin list | inspect NAME[@V] | remove NAME[@V] | verify   manage installed plugins
