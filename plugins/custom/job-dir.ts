@@ -5,8 +5,8 @@
  * driver writes `BUILD_EXIT_CODE_FILE`. Created by Configure, removed by Cleanup.
  */
 import { closeSync, constants, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { ownedTempDir } from "../../src/process/stale-dirs.ts";
 
 export interface JobDir {
   path: string;
@@ -18,7 +18,9 @@ export interface JobDir {
 
 /** Creates the dir (0700, in the plugin's temp dir) and writes `response.json` (0600). */
 export function createJobDir(jobJson: Uint8Array): JobDir {
-  const path = mkdtempSync(join(tmpdir(), "custom-executor"));
+  // GitLab's "custom-executor<random>", plus the owner (src/process/stale-dirs.ts): the job JSON in
+  // here must not outlive a SIGKILLed plugin past the next start of drover.
+  const path = ownedTempDir("custom-executor-");
   const responseFile = join(path, "response.json");
   // Go's json.Encoder ends the document with a newline; drivers that `cat` it expect one too.
   writeFileSync(responseFile, Buffer.concat([jobJson, Buffer.from("\n")]), { mode: 0o600, flag: "wx" });

@@ -5,7 +5,13 @@
  * an error annotation and fails the hook, as on GitHub ("Unable to process file command").
  */
 import { readFileSync, statSync } from "node:fs";
-import { dedupePaths, type FileCommandProblem, parseEnvFile, parsePathFile } from "./env-file.ts";
+import {
+  dedupePaths,
+  type EnvFileVariable,
+  type FileCommandProblem,
+  parseEnvFile,
+  parsePathFile,
+} from "./env-file.ts";
 import {
   addPathEvent,
   annotationEvent,
@@ -18,6 +24,20 @@ import type { HookFiles } from "./hook-env.ts";
 /** GitHub's step summary limit (CreateStepSummaryCommand.AttachmentSizeLimit). */
 export const STEP_SUMMARY_LIMIT = 1024 * 1024;
 
+/**
+ * Limits of what GITHUB_ENV may set, beyond GitHub (whose runner lets anything through and then
+ * fails to start the next step with E2BIG). Every variable set there is in the environment of every
+ * later process of the job: Linux refuses an entry (`NAME=value`) longer than 128 KiB
+ * (MAX_ARG_STRLEN) and arguments plus environment beyond about 2 MiB (ARG_MAX), so a hook that
+ * sets more fails here, with a message, rather than every later stage with "Argument list too long"
+ * (faults suite, hook-faults.test.ts "a 10 MiB env file").
+ */
+export const ENV_ENTRY_LIMIT = 128 * 1024;
+/** All the variables of one GITHUB_ENV together (leaves room for the job's own variables). */
+export const ENV_TOTAL_LIMIT = 1024 * 1024;
+/** A GITHUB_ENV larger than this is not read at all (the plugin's memory). */
+const ENV_FILE_READ_LIMIT = 16 * 1024 * 1024;
+
 /** A file the hook wrote, if it is still a regular file; undefined when it is gone. */
 function readHookFile(path: string): { size: number; read: () => string } | undefined {
   try {
@@ -28,6 +48,43 @@ function readHookFile(path: string): { size: number; read: () => string } | unde
   } catch {
     return undefined;
   }
+}
+
+function kib(bytes: number): string {
+  return `${Math.ceil(bytes / 1024)} KiB`;
+}
+
+/**
+ * The variables up to the first one that breaks ENV_ENTRY_LIMIT or ENV_TOTAL_LIMIT (later entries
+ * for a name replace earlier ones in the total); that one is a fatal problem, as a parse error
+ * stops the file there.
+ */
+function withinEnvLimits(variables: readonly EnvFileVariable[]): {
+  variables: EnvFileVariable[];
+  problems: FileCommandProblem[];
+} {
+  const sizes = new Map<string, number>();
+  let total = 0;
+  for (const [index, v] of variables.entries()) {
+    const bytes = Buffer.byteLength(v.name) + Buffer.byteLength(v.value) + 2;
+    const fail = (message: string) => ({
+      variables: variables.slice(0, index),
+      problems: [{ line: v.line, fatal: true, message: `$GITHUB_ENV line ${v.line}: ${message}` }],
+    });
+    if (bytes > ENV_ENTRY_LIMIT) {
+      return fail(
+        `${v.name} is ${kib(bytes)} long; an environment variable can hold at most ${kib(ENV_ENTRY_LIMIT)}, no process could be started with it`,
+      );
+    }
+    total += bytes - (sizes.get(v.name) ?? 0);
+    sizes.set(v.name, bytes);
+    if (total > ENV_TOTAL_LIMIT) {
+      return fail(
+        `with ${v.name} the variables set take ${kib(total)}; at most ${kib(ENV_TOTAL_LIMIT)} can be added to the environment of the job's processes`,
+      );
+    }
+  }
+  return { variables: [...variables], problems: [] };
 }
 
 /** GitHub's file commands, in its order: GITHUB_PATH, GITHUB_ENV, then the step summary. */
@@ -60,10 +117,19 @@ export function fileCommandEvents(files: HookFiles): {
     report("path", parsed.problems);
   }
   const envFile = readHookFile(files.env);
-  if (envFile && envFile.size > 0) {
+  if (envFile && envFile.size > ENV_FILE_READ_LIMIT) {
+    report("env", [
+      {
+        line: 0,
+        fatal: true,
+        message: `$GITHUB_ENV is ${kib(envFile.size)}; drover reads at most ${kib(ENV_FILE_READ_LIMIT)} (a process environment holds about 2 MiB)`,
+      },
+    ]);
+  } else if (envFile && envFile.size > 0) {
     const parsed = parseEnvFile(envFile.read());
-    for (const v of parsed.variables) events.push(setEnvEvent(v.name, v.value));
-    report("env", parsed.problems);
+    const sized = withinEnvLimits(parsed.variables);
+    for (const v of sized.variables) events.push(setEnvEvent(v.name, v.value));
+    report("env", [...parsed.problems, ...sized.problems]);
   }
   for (const [file, name, what] of [
     [files.output, "$GITHUB_OUTPUT", "outputs"],

@@ -20,21 +20,13 @@
  *     workflow or file command failed (GitHub fails the step then too); SYSTEM_FAILURE when the
  *     interpreter could not be started or its files could not be prepared.
  */
-import {
-  accessSync,
-  chmodSync,
-  constants,
-  mkdirSync,
-  mkdtempSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
+import { accessSync, chmodSync, constants, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { constants as osConstants, tmpdir } from "node:os";
 import { isAbsolute, join } from "node:path";
 import type { JobContext } from "../../src/gen/drover/plugin/v1/job_pb.ts";
 import type { JobOutcome } from "../../src/gen/drover/plugin/v1/lifecycle_pb.ts";
 import { type ChildExit, startChild } from "../../src/process/child.ts";
+import { ownedTempDir } from "../../src/process/stale-dirs.ts";
 import { mergeOutput } from "../sdk/merge-output.ts";
 import { annotationEvent, type LifecycleEventInit, outputEvent, ResultKind, resultEvent } from "./events.ts";
 import { fileCommandEvents } from "./file-commands.ts";
@@ -95,7 +87,9 @@ function checkScript(path: string): string | undefined {
 
 /** Makes the private directory of one run: 0700, files 0600. */
 function prepareFiles(tmpDir: string, jobJson: Uint8Array): HookFiles {
-  const dir = mkdtempSync(join(tmpDir, "drover-hook-"));
+  // Named after its owner (the job JSON is in it): removed at the next start of drover if this
+  // process is SIGKILLed (src/process/stale-dirs.ts).
+  const dir = ownedTempDir("drover-hook-", tmpDir);
   chmodSync(dir, 0o700);
   const files: HookFiles = {
     dir,

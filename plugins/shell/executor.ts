@@ -4,10 +4,11 @@
  *
  * It is a plugin like any other: the same binary, started by drover as a child in plugin mode.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { hostname, tmpdir } from "node:os";
+import { rmSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { type Child, startChild } from "../../src/process/child.ts";
+import { ownedTempDir } from "../../src/process/stale-dirs.ts";
 import { type ExecutorPlugin, output, ResultKind, result } from "../sdk/index.ts";
 import { mergeOutput } from "../sdk/merge-output.ts";
 import { stageResultFor } from "./stage-result.ts";
@@ -27,7 +28,8 @@ export function shellExecutor(version: string): ExecutorPlugin {
   const stateFor = (jobId: string): JobState => {
     let state = jobs.get(jobId);
     if (!state) {
-      state = { scriptDir: mkdtempSync(join(tmpdir(), "drover-shell-")), running: new Set() };
+      // Named after its owner, so that a later drover removes it if this process is SIGKILLed.
+      state = { scriptDir: ownedTempDir("drover-shell-"), running: new Set() };
       jobs.set(jobId, state);
     }
     return state;

@@ -22,6 +22,7 @@ import {
 } from "../gen/drover/plugin/v1/job_pb.ts";
 import type { JobLog } from "../log/job-log.ts";
 import type { Logger } from "../log/logger.ts";
+import { addLogRedaction, type LogRedaction } from "../log/redaction.ts";
 import type { ExecutorClient } from "../plugin/host.ts";
 import { type ExecutorIdentity, executorDefaults } from "./executor-identity.ts";
 import { type LifecycleParticipant, runLifecycle, type StartedEffects } from "./lifecycle.ts";
@@ -92,6 +93,8 @@ class JobRun {
   #startedHooksRan = false;
   /** Set when a job_started hook failed: the job fails, prepare is not retried. */
   #hookFailure: string | undefined;
+  /** The job's masked values kept out of drover's own log while it runs (see #allVariables). */
+  readonly #logRedactions = new Map<string, LogRedaction>();
 
   constructor(options: RunJobOptions) {
     this.#o = options;
@@ -120,6 +123,7 @@ class JobRun {
       clearTimeout(timer);
       if (this.#client && this.#configured) await this.#cleanup();
       await this.#completedHooks();
+      for (const redaction of this.#logRedactions.values()) redaction.remove();
       this.#o.cancel.removeEventListener("abort", onCancel);
       this.#o.abort.removeEventListener("abort", onAbort);
     }
@@ -150,6 +154,9 @@ class JobRun {
       return false;
     }
     for (let attempt = 1; attempt <= PREPARE_ATTEMPTS; attempt++) {
+      // faults suite ("a plugin that dies between two jobs"): a retry asks for the client again, so
+      // that a plugin that died (before this job noticed, or during the failed attempt) is restarted.
+      if (attempt > 1) this.#client = await this.#o.connect();
       const outcome = await this.#prepareOnce();
       if (outcome.outcome === "success") {
         log.sectionEnd("prepare_executor", { ok: true, durationMs: Date.now() - started });
@@ -639,7 +646,12 @@ class JobRun {
       ...runner.environment.map((pair) => plainVariable(pair.key, pair.value)),
       ...Object.entries(this.#hookEffects.env).map(([key, value]) => plainVariable(key, value)),
     ];
-    for (const value of maskedValues(vars)) this.#o.log.addMask(value);
+    for (const value of maskedValues(vars)) {
+      this.#o.log.addMask(value);
+      // faults suite (security.test.ts, "no masked value in drover's own log"): a plugin that prints
+      // a masked value on stderr must not put it into drover's log, nor may drover's own lines.
+      if (!this.#logRedactions.has(value)) this.#logRedactions.set(value, addLogRedaction([value]));
+    }
     return [...vars, ...extra];
   }
 

@@ -19,6 +19,7 @@ import { type GetInfoResponse, PluginInfo, PluginKind } from "../gen/drover/plug
 import { Health, HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_pb.ts";
 import { GRPCController } from "../gen/plugin/grpc_controller_pb.ts";
 import type { Logger } from "../log/logger.ts";
+import { removeStaleTempDirs } from "../process/stale-dirs.ts";
 import { sweepTaggedProcesses } from "../process/sweep.ts";
 import {
   type CallOptions,
@@ -37,6 +38,14 @@ export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 const DEATH_NOTICE_MS = 1_000;
 /** How long the health check and GetInfo after the handshake may take. */
 const STARTUP_CALL_MS = 5_000;
+/**
+ * After drover cancels a call (job timeout, cancel), how long the plugin has to answer a health
+ * check before it is taken for hung and killed. A plugin whose event loop is stuck answers nothing,
+ * neither the cancel nor after_script nor Cleanup: without this, the job would wait for each of
+ * their own timeouts (minutes, an hour) instead of ending (test/e2e/faults/plugin-faults.test.ts,
+ * "a plugin that hangs during Run").
+ */
+export const LIVENESS_PROBE_MS = 3_000;
 
 export type ExecutorClient = ServiceClient<MethodsOf<typeof Executor>>;
 export type LifecycleClient = ServiceClient<MethodsOf<typeof Lifecycle>>;
@@ -51,6 +60,10 @@ interface Instance {
   death: DroverError | undefined;
   /** drover itself is stopping this process: its exit is not news. */
   stopping: boolean;
+  /** A liveness probe is under way (see LIVENESS_PROBE_MS). */
+  probing: boolean;
+  /** Set when drover killed the process because it was hung: says so in the death message. */
+  killedBecause: string | undefined;
   executor: ExecutorClient;
   lifecycle: LifecycleClient;
 }
@@ -185,12 +198,19 @@ export class PluginHost {
       inFlight: new Set(),
       death: undefined,
       stopping: false,
+      probing: false,
+      killedBecause: undefined,
       executor: undefined as unknown as ExecutorClient,
       lifecycle: undefined as unknown as LifecycleClient,
     };
     instance.executor = this.#tracked(Executor, instance);
     instance.lifecycle = this.#tracked(Lifecycle, instance);
-    launched.child.exited.then((exit) => this.#onExit(instance, describeExit(exit)));
+    launched.child.exited.then((exit) =>
+      this.#onExit(
+        instance,
+        instance.killedBecause ? `${describeExit(exit)}: ${instance.killedBecause}` : describeExit(exit),
+      ),
+    );
     try {
       const health = this.#tracked(Health, instance);
       const answer = await health.check({ service: HEALTH_SERVICE_NAME }, { timeoutMs: STARTUP_CALL_MS });
@@ -242,6 +262,10 @@ export class PluginHost {
     // Job processes the plugin started live in groups only it knew: find them by their tag.
     const swept = sweepTaggedProcesses(instance.launched.tag);
     if (swept) this.#logger.warn({ processes: swept }, "killed processes left behind by the plugin");
+    // And the temp dirs it could not remove (a job's scripts, its JSON): their owner is gone now
+    // (faults suite, plugin-faults.test.ts "SIGKILL of the plugin during Run").
+    const stale = removeStaleTempDirs();
+    if (stale.length) this.#logger.info({ dirs: stale }, "removed temp dirs left behind by the plugin");
   }
 
   /** A client for `service` whose every call is tracked on `instance` and translated on failure. */
@@ -298,7 +322,11 @@ export class PluginHost {
   #begin(instance: Instance, rpc: string, options: CallOptions | undefined) {
     if (instance.death) throw instance.death.with({ rpc });
     const controller = new AbortController();
-    const onAbort = () => controller.abort(options?.signal?.reason);
+    const onAbort = () => {
+      controller.abort(options?.signal?.reason);
+      // The caller gave up on a call in flight: is the plugin still alive, or hung?
+      this.#probe(instance);
+    };
     options?.signal?.addEventListener("abort", onAbort, { once: true });
     if (options?.signal?.aborted) controller.abort(options.signal.reason);
     instance.inFlight.add(controller);
@@ -309,6 +337,32 @@ export class PluginHost {
         options?.signal?.removeEventListener("abort", onAbort);
       },
     };
+  }
+
+  /**
+   * Checks that the plugin still answers (a health check within LIVENESS_PROBE_MS); kills it when it
+   * does not, which fails every call in flight on it at once, and the next call starts it again.
+   */
+  #probe(instance: Instance): void {
+    if (instance.death || instance.stopping || instance.probing) return;
+    instance.probing = true;
+    createClient(Health, instance.channel)
+      .check({ service: HEALTH_SERVICE_NAME }, { timeoutMs: LIVENESS_PROBE_MS })
+      .then(
+        () => {
+          instance.probing = false;
+        },
+        (err: unknown) => {
+          instance.probing = false;
+          if (instance.death || instance.stopping) return;
+          instance.killedBecause = `killed by drover, it did not answer a health check within ${LIVENESS_PROBE_MS} ms after a call was cancelled`;
+          this.#logger.error(
+            { err: translateCallError(err, this.spec.name, "Health/Check") },
+            "plugin did not answer a health check after a call was cancelled; killing it",
+          );
+          instance.launched.child.kill();
+        },
+      );
   }
 
   async #failure(instance: Instance, err: unknown, rpc: string): Promise<DroverError> {

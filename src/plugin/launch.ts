@@ -3,14 +3,13 @@
  * distinct error for each way it can go wrong: timeout, exited before the handshake (with its
  * stderr tail), malformed line, wrong core protocol version, no common app protocol version.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { rmSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { DroverError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import { forwardPluginStderr } from "../log/plugin-stderr.ts";
 import { type Child, type ChildExit, processTag, startChild } from "../process/child.ts";
+import { ownedTempDir } from "../process/stale-dirs.ts";
 import {
   APP_PROTOCOL_VERSIONS,
   type Handshake,
@@ -50,8 +49,9 @@ export async function launchPlugin(
       spec.trust.kind === "installed" ? spec.trust.integrity : undefined,
     );
   }
-  // mkdtemp creates the directory 0700: only drover's user can reach the socket.
-  const socketDir = mkdtempSync(join(tmpdir(), "drover-plugin-"));
+  // mkdtemp creates the directory 0700: only drover's user can reach the socket. Its name says
+  // which process owns it, so a later drover removes it if this one is SIGKILLed (stale-dirs.ts).
+  const socketDir = ownedTempDir("drover-plugin-");
   const tag = `${processTag()}/${spec.name}-${++launches}`;
   let child: Child;
   try {

@@ -8,14 +8,19 @@
  *  - is stopped by escalation: SIGTERM to the group, `graceMs` later SIGKILL to the group,
  *    `giveUpMs` after that drover stops waiting and says so (a process stuck in the kernel);
  *  - leaves nothing behind: when the group leader exits, whatever is left in its group (background
- *    children) is killed, so that the job's output pipes close and no process outlives its stage.
+ *    children) is killed, so that the job's output pipes close and no process outlives its stage;
+ *    and when something outside the group still holds the output pipes a moment later (a child
+ *    that started its own session: `setsid`, a daemon), it is found by its process tag and killed
+ *    too, so that the stage ends instead of waiting for it (test/e2e/faults/driver-faults.test.ts,
+ *    "a background child in its own session").
  *
  * After execa's lib/terminate/kill.js and timeout.js, with process groups added.
  */
-import type { Readable, Writable } from "node:stream";
+import { Readable, type Writable } from "node:stream";
 import { execa } from "execa";
 import { DroverError } from "../errors.ts";
 import { type Env, PROCESS_TAG_ENV, scrubEnv } from "./env.ts";
+import { sweepTaggedProcesses } from "./sweep.ts";
 
 export interface ChildOptions {
   /** For messages: "plugin shell", "config_exec", "hook /opt/start.sh". */
@@ -36,7 +41,10 @@ export interface ChildOptions {
   graceMs: number;
   /** SIGKILL → give up waiting. */
   giveUpMs?: number;
-  /** The value of DROVER_PROCESS_TAG for this child (see env.ts); defaults to the core's tag. */
+  /**
+   * The value of DROVER_PROCESS_TAG for this child (see env.ts); defaults to a tag of its own below
+   * this process's tag (`<tag>/<n>`), so that what it leaves behind can be told from its siblings'.
+   */
   tag?: string;
 }
 
@@ -68,6 +76,15 @@ export interface Child {
 }
 
 const DEFAULT_GIVE_UP_MS = 10_000;
+/**
+ * After the group leader exited and its group was killed, how long the output pipes may stay open
+ * before drover looks for processes outside the group that hold them (normally they close within
+ * a millisecond; a pipe still open only because its reader is behind costs one harmless look).
+ */
+const PIPE_HOLD_MS = 100;
+
+/** Numbers the default tags of this process's children. */
+let childCount = 0;
 
 /** Process groups of children still running, for the exit-path sweep (killAllChildren). */
 const liveGroups = new Set<number>();
@@ -92,8 +109,24 @@ export function startChild(options: ChildOptions): Child {
   const started = Date.now();
   const env: Env = scrubEnv(options.env);
   Object.assign(env, options.protocolEnv);
-  env[PROCESS_TAG_ENV] = options.tag ?? processTag();
-  const subprocess = execa(options.command, options.args ?? [], {
+  const tag = options.tag ?? `${processTag()}/${++childCount}`;
+  env[PROCESS_TAG_ENV] = tag;
+  let subprocess: Subprocess;
+  try {
+    subprocess = startProcess(options, env);
+  } catch (err) {
+    // Under Bun, a spawn that fails at once (E2BIG: an environment too large for execve) makes execa
+    // throw a TypeError of its own instead of reporting a failed start (faults suite,
+    // bad-input.test.ts "10 MiB of variables"): report it like any start failure.
+    return notStarted(options, env, err, started);
+  }
+  return supervise(subprocess, options, tag, started);
+}
+
+type Subprocess = ReturnType<typeof startProcess>;
+
+function startProcess(options: ChildOptions, env: Env) {
+  return execa(options.command, options.args ?? [], {
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
     env,
     extendEnv: false,
@@ -108,6 +141,9 @@ export function startChild(options: ChildOptions): Child {
     stripFinalNewline: false,
     windowsHide: true,
   });
+}
+
+function supervise(subprocess: Subprocess, options: ChildOptions, tag: string, started: number): Child {
   const pid = subprocess.pid;
   if (pid !== undefined) liveGroups.add(pid);
 
@@ -151,6 +187,11 @@ export function startChild(options: ChildOptions): Child {
     subprocess.once("exit", (code, signal) => {
       exited = true;
       if (pid !== undefined) signalGroup(pid, "SIGKILL");
+      sweepPipeHolders(
+        subprocess.stdout as unknown as Readable,
+        subprocess.stderr as unknown as Readable,
+        tag,
+      );
       resolve({ exitCode: code ?? undefined, signal: signal ?? undefined, startError: undefined });
     });
     subprocess.then((result) => {
@@ -199,6 +240,71 @@ export function startChild(options: ChildOptions): Child {
     stop,
     kill,
   };
+}
+
+/** A child that could not be started at all: closed pipes, and an exit that says why. */
+function notStarted(options: ChildOptions, env: Env, err: unknown, started: number): Child {
+  const empty = () => Readable.from([]);
+  const exit: ChildExit = {
+    exitCode: undefined,
+    signal: undefined,
+    timedOut: false,
+    canceled: false,
+    gaveUp: false,
+    startError: new DroverError(
+      "process",
+      `could not start ${options.name}: ${spawnFailure(options, env, err)}`,
+      {},
+      { cause: err },
+    ),
+    durationMs: Date.now() - started,
+  };
+  return {
+    pid: undefined,
+    stdout: empty(),
+    stderr: empty(),
+    stdin: null,
+    exited: Promise.resolve(exit),
+    stop() {},
+    kill() {},
+  };
+}
+
+/** Linux's limit on one argument or environment entry (MAX_ARG_STRLEN), NUL included. */
+const MAX_ARG_STRLEN = 128 * 1024;
+
+/** Why a spawn threw: most often an environment too large for execve (E2BIG). */
+function spawnFailure(options: ChildOptions, env: Env, err: unknown): string {
+  let total = 0;
+  let largest = { name: "", bytes: 0 };
+  for (const [key, value] of Object.entries(env)) {
+    const bytes = Buffer.byteLength(key) + Buffer.byteLength(value) + 2;
+    total += bytes;
+    if (bytes > largest.bytes) largest = { name: key, bytes };
+  }
+  for (const arg of [options.command, ...(options.args ?? [])]) total += Buffer.byteLength(arg) + 1;
+  const kib = (n: number) => `${Math.ceil(n / 1024)} KiB`;
+  if (largest.bytes > MAX_ARG_STRLEN) {
+    return `its environment variable ${largest.name} is ${kib(largest.bytes)}; the system allows at most ${kib(MAX_ARG_STRLEN)} per variable (E2BIG)`;
+  }
+  if (total > 1024 * 1024) {
+    return `its environment and arguments take ${kib(total)}; the system allows about 2 MiB in all (E2BIG)`;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * The leader is gone and its group killed: if the output pipes are still open a moment later,
+ * something outside the group holds them (it called setsid). It still carries the child's tag:
+ * kill what carries it, again while that finds something and the pipes stay open.
+ */
+function sweepPipeHolders(stdout: Readable | null, stderr: Readable | null, tag: string): void {
+  const open = () => [stdout, stderr].some((stream) => stream !== null && !stream.closed);
+  if (!open()) return;
+  const look = () => {
+    if (open() && sweepTaggedProcesses(tag) > 0) setTimeout(look, PIPE_HOLD_MS).unref();
+  };
+  setTimeout(look, PIPE_HOLD_MS).unref();
 }
 
 /** Why a spawn failed, in one line ("no such file", "permission denied") rather than execa's paragraph. */

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
 import {
   formatHandshake,
   negotiateVersion,
@@ -103,5 +104,67 @@ describe("version negotiation", () => {
   test("PLUGIN_PROTOCOL_VERSIONS parsing drops garbage", () => {
     expect(parseVersionList("1, 2,x,,3")).toEqual([1, 2, 3]);
     expect(parseVersionList(undefined)).toEqual([]);
+  });
+});
+
+describe("parseHandshake, property-based (faults suite: a plugin may print anything)", () => {
+  const field = fc.oneof(
+    fc.string(),
+    fc.string({ unit: "binary" }),
+    fc.constantFrom("1", "2", "0", "01", "unix", "tcp", "grpc", "netrpc", "true", "false", "", " "),
+    fc.constantFrom("/tmp/p.sock", "127.0.0.1:1234", "[::1]:99999", "localhost:0", "relative.sock"),
+  );
+  const lineOf = (fields: string[]) => fields.join("|");
+
+  test("never throws, whatever the line; a refusal always says why", () => {
+    const line = fc.oneof(
+      fc.string({ unit: "binary", maxLength: 300 }),
+      fc.array(field, { maxLength: 9 }).map(lineOf),
+      fc.array(field, { minLength: 5, maxLength: 7 }).map(lineOf),
+    );
+    fc.assert(
+      fc.property(line, (text) => {
+        const parsed = parseHandshake(text);
+        if (!parsed.ok && parsed.problem.kind === "malformed")
+          expect(parsed.problem.reason.length).toBeGreaterThan(0);
+        if (parsed.ok) expect(parsed.handshake.coreVersion).toBe(1);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  test("what the SDK prints for any socket path parses back to that path, with go-plugin's optional fields too", () => {
+    const path = fc
+      .array(fc.string({ unit: "grapheme", minLength: 1, maxLength: 12 }), { minLength: 1, maxLength: 5 })
+      .map((parts) => `/${parts.join("/")}`)
+      .filter((p) => !p.includes("|") && p === p.trim());
+    const tail = fc.constantFrom("", "|", "|cert", "|cert|true", "||false", "\r\n", "|\r\n");
+    fc.assert(
+      fc.property(path, tail, (socket, extra) => {
+        const parsed = parseHandshake(`${formatHandshake(1, { network: "unix", path: socket })}${extra}`);
+        expect(parsed.ok && parsed.handshake.address).toEqual({ network: "unix", path: socket });
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  test("fewer than 5 or more than 7 fields is always malformed, naming the count", () => {
+    const count = fc.oneof(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 8, max: 20 }));
+    fc.assert(
+      fc.property(
+        count,
+        fc.array(
+          fc.string({ maxLength: 5 }).filter((s) => !s.includes("|")),
+          { minLength: 20, maxLength: 20 },
+        ),
+        (n, fields) => {
+          const parsed = parseHandshake(lineOf(fields.slice(0, n)));
+          expect(parsed).toMatchObject({
+            ok: false,
+            problem: { kind: "malformed", reason: `expected 5 to 7 fields separated by "|", got ${n}` },
+          });
+        },
+      ),
+    );
   });
 });

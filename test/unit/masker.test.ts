@@ -187,3 +187,55 @@ describe("Masker", () => {
     );
   });
 });
+
+describe("Masker, property-based with real-world values (faults suite)", () => {
+  // Secrets as people write them: any Unicode (multi-byte UTF-8 split anywhere by the chunking),
+  // long ones, ones with newlines; in output made of other text, binary bytes and the values.
+  // (Values share no character with "[MASKED]": a value that the replacement text itself helps to
+  // spell would show up again after masking, by construction.)
+  const secret = fc
+    .oneof(
+      fc.string({ unit: "grapheme", minLength: 1, maxLength: 40 }),
+      fc.string({ unit: "binary", minLength: 4, maxLength: 64 }),
+      fc.stringMatching(/^[a-z0-9+/=_-]{8,80}$/),
+    )
+    .filter((value) => !/[[\]MASKED]/.test(value));
+  const scenario = fc.array(secret, { minLength: 1, maxLength: 5 }).chain((values) =>
+    fc.record({
+      values: fc.constant(values),
+      pieces: fc.array(
+        fc.oneof(
+          fc.string({ unit: "grapheme", maxLength: 30 }).map((text) => Buffer.from(text)),
+          fc.uint8Array({ maxLength: 16 }),
+          fc.nat(values.length - 1).map((i) => Buffer.from(values[i]!)),
+          // A value cut short, or with its first or last byte changed: a near miss.
+          fc.nat(values.length - 1).map((i) => Buffer.from(values[i]!).subarray(1)),
+        ),
+        { maxLength: 40 },
+      ),
+      cuts: fc.array(fc.nat(4000), { maxLength: 40 }),
+    }),
+  );
+
+  test("whatever the chunking, no masked value reaches the output, and the rest is byte-exact", () => {
+    fc.assert(
+      fc.property(scenario, ({ values, pieces, cuts }) => {
+        const data = Buffer.concat(pieces);
+        const points = [...new Set(cuts.map((c) => c % (data.length + 1)))].sort((x, y) => x - y);
+        const chunks: Uint8Array[] = [];
+        let last = 0;
+        for (const point of [...points, data.length]) {
+          chunks.push(data.subarray(last, point));
+          last = point;
+        }
+        const masker = new Masker(values);
+        const out = Buffer.from(stream(masker, chunks));
+        // Every value (and each line of 4+ characters of a multi-line one) is gone...
+        for (const value of masker.values) expect(out.includes(Buffer.from(value))).toBe(false);
+        // ...and what is left is exactly the one-shot result.
+        expect(out).toEqual(Buffer.from(reference(data, masker.values)));
+      }),
+      { numRuns: 1500 },
+    );
+  });
+});

@@ -1,0 +1,107 @@
+/**
+ * Temp dirs that outlive the process that made them, and their removal at the next start.
+ *
+ * drover and its built-in plugins keep private dirs in `$TMPDIR` while they work: plugin socket
+ * dirs (`drover-plugin-`, src/plugin/launch.ts), shell executor script dirs (`drover-shell-`),
+ * custom executor job dirs (`custom-executor-`, with the job JSON in them) and hook dirs
+ * (`drover-hook-`). Every graceful path removes them; a SIGKILL (the OOM killer, `kill -9`, a
+ * power cut) does not. So each such dir names its owner, the pid and start time of the process that
+ * made it (`drover-shell-o4242.81234567-AbC123`), and `removeStaleTempDirs` (run when `drover exec`
+ * starts) deletes those whose owner is no longer running. The start time tells a reused pid from
+ * the owner; a dir whose owner may still be alive is always kept, and a dir without an owner mark
+ * (another program's, a GitLab Runner's `custom-executor...`) is never touched.
+ *
+ * Test: test/e2e/faults/core-faults.test.ts ("SIGKILL mid-job").
+ */
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+/** The prefixes of the dirs drover's processes make (each followed by an owner mark). */
+export const OWNED_DIR_PREFIXES = [
+  "drover-plugin-",
+  "drover-shell-",
+  "drover-hook-",
+  "custom-executor-",
+] as const;
+
+const OWNED_DIR = /^(drover-plugin|drover-shell|drover-hook|custom-executor)-o(\d+)\.(\d+)-[A-Za-z0-9]{6}$/;
+
+/** /proc/PID/stat from field 3 (state) on, or undefined when unknown. */
+function statFields(pid: number | "self"): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    // The command name (field 2) may hold spaces and parentheses: count from the last ")".
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  } catch {
+    return undefined;
+  }
+}
+
+/** The start time of `pid` in clock ticks after boot (/proc/PID/stat field 22); "0" when unknown. */
+function startTime(pid: number | "self"): string {
+  return statFields(pid)?.[19] ?? "0";
+}
+
+let ownMark: string | undefined;
+
+/** `o<pid>.<start time>`: who made a dir. */
+function ownerMark(): string {
+  ownMark ??= `o${process.pid}.${startTime("self")}`;
+  return ownMark;
+}
+
+/**
+ * A fresh private dir (0700: mkdtemp's mode) in `parent` (default: the temp dir), named
+ * `<prefix><owner mark>-XXXXXX` so that a later drover can tell whether it was left behind.
+ */
+export function ownedTempDir(prefix: (typeof OWNED_DIR_PREFIXES)[number], parent = tmpdir()): string {
+  return mkdtempSync(join(parent, `${prefix}${ownerMark()}-`));
+}
+
+/** Whether the process that made a dir may still be running. */
+function ownerAlive(pid: number, start: string): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    // ESRCH: no such process. EPERM: it exists (another user's), so it is alive.
+    if ((err as NodeJS.ErrnoException).code === "ESRCH") return false;
+  }
+  const fields = statFields(pid);
+  // A zombie has exited: nobody reaped it yet (a container's init may never do).
+  if (fields?.[0] === "Z") return false;
+  // Alive, unless the pid now belongs to another process (pid reuse): compare start times.
+  const now = fields?.[19] ?? "0";
+  return start === "0" || now === "0" || now === start;
+}
+
+/**
+ * Removes the dirs under `parent` (default: the temp dir) that drover's processes made and whose
+ * owner is gone; returns their paths. Never throws: a dir that cannot be read or removed stays.
+ */
+export function removeStaleTempDirs(parent = tmpdir()): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(parent);
+  } catch {
+    return [];
+  }
+  const uid = process.getuid?.();
+  const removed: string[] = [];
+  for (const name of names) {
+    const match = OWNED_DIR.exec(name);
+    if (!match || ownerAlive(Number(match[2]), match[3]!)) continue;
+    const path = join(parent, name);
+    try {
+      const stat = lstatSync(path);
+      // Only real dirs of drover's own user (a shared /tmp holds everyone's).
+      if (!stat.isDirectory() || (uid !== undefined && stat.uid !== uid)) continue;
+      rmSync(path, { recursive: true, force: true });
+      removed.push(path);
+    } catch {
+      // gone meanwhile, or not ours to remove
+    }
+  }
+  return removed;
+}
