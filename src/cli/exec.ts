@@ -15,7 +15,6 @@ import { exitStatusForResult, type JobResult } from "../job/result.ts";
 import { formatDuration, JobLog } from "../log/job-log.ts";
 import { createLogger } from "../log/logger.ts";
 import { stdoutSink } from "../log/sinks.ts";
-import { removeStaleTempDirs } from "../process/stale-dirs.ts";
 import { parseArgs } from "./args.ts";
 import { trapStopSignals } from "./signals.ts";
 import { usageError } from "./usage.ts";
@@ -50,10 +49,6 @@ export async function execCommand(
     args.rest !== undefined
       ? [adHocJob(args.rest, { cwd: process.cwd(), id: String(Date.now() % 1_000_000_000) })]
       : args.positionals.map((file) => parseJob(readJobFile(file), file));
-  // faults suite: a drover killed with SIGKILL leaves its temp dirs (sockets, scripts, job JSON)
-  // behind; remove those whose owner is gone (src/process/stale-dirs.ts).
-  const stale = removeStaleTempDirs();
-  if (stale.length) logger.info({ dirs: stale }, "removed temp dirs left behind by a killed drover");
   const service = new JobService(config, logger);
   const color = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
   const sink = stdoutSink();

@@ -11,6 +11,7 @@ import { executorPluginSpec, lifecyclePluginSpecs } from "../plugin/resolve.ts";
 import { checkPluginSettings } from "../plugin/settings-schema.ts";
 import type { PluginSpec } from "../plugin/spec.ts";
 import { killAllChildren, processTag } from "../process/child.ts";
+import { removeStaleTempDirs } from "../process/stale-dirs.ts";
 import { sweepTaggedProcesses } from "../process/sweep.ts";
 import { VERSION } from "../version.ts";
 import { executorIdentity } from "./executor-identity.ts";
@@ -40,6 +41,10 @@ export class JobService {
   /** Resolves every plugin the config names now: a bad plugin path is a configuration error before any job. */
   constructor(config: Config, logger: Logger, env: Record<string, string | undefined> = process.env) {
     this.#logger = logger;
+    // A drover killed with SIGKILL leaves its private temp dirs (sockets, scripts, job JSON) behind:
+    // remove those whose owner is gone, once per service (exec start, daemon start and reload).
+    const stale = removeStaleTempDirs();
+    if (stale.length) logger.info({ dirs: stale }, "removed temp dirs left behind by a killed drover");
     this.pool = new PluginPool({ logger, handshakeTimeoutMs: config.pluginHandshakeTimeoutMs });
     for (const runner of config.runners) this.#executors.set(runner.name, executorPluginSpec(runner));
     this.#lifecycle = lifecyclePluginSpecs(config.hooks, env).map(({ spec, settingsJson, calls }) => {

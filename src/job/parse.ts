@@ -59,6 +59,42 @@ export function parseJob(text: string, source: string): Job {
   return jobFromPayload(payload, source);
 }
 
+/**
+ * Linux refuses to start a process whose environment is too large (E2BIG: one string over 128 KiB,
+ * or all of them over about a quarter of the stack limit), and every stage exports the job's
+ * variables. A job that could only fail that way is refused up front, naming the variable.
+ * File variables are written to files, not exported: they are the way to pass large values.
+ */
+const MAX_VARIABLE_BYTES = 128 * 1024;
+const MAX_ENVIRONMENT_BYTES = 1024 * 1024;
+
+function checkEnvironmentSize(r: Reader, variables: readonly JobVariable[]): void {
+  let total = 0;
+  variables.forEach((v, i) => {
+    if (v.file) return;
+    const bytes = Buffer.byteLength(v.key) + Buffer.byteLength(v.value) + 2;
+    if (bytes > MAX_VARIABLE_BYTES) {
+      r.fail(
+        `variables[${i}] (${v.key})`,
+        `its value is ${formatSize(bytes)}; an environment variable may hold at most 128 KiB (make it a file variable: "file": true)`,
+      );
+    }
+    total += bytes;
+  });
+  if (total > MAX_ENVIRONMENT_BYTES) {
+    r.fail(
+      "variables",
+      `${formatSize(total)} of variables; a job's environment may hold at most 1 MiB (make large values file variables: "file": true)`,
+    );
+  }
+}
+
+function formatSize(bytes: number): string {
+  return bytes >= 1024 * 1024
+    ? `${(bytes / 1024 / 1024).toFixed(1)} MiB`
+    : `${(bytes / 1024).toFixed(1)} KiB`;
+}
+
 /** Checks an already parsed payload (adhoc.ts builds one in memory). */
 export function jobFromPayload(payload: unknown, source: string): Job {
   const r = new Reader(source);
@@ -73,6 +109,7 @@ export function jobFromPayload(payload: unknown, source: string): Job {
   const runnerInfo = r.optObject(root, "runner_info", "");
   const timeout = runnerInfo ? r.optNumber(runnerInfo, "timeout", "runner_info", 0) : 0;
   const variables = r.optArray(root, "variables", "", (v, at) => r.variable(v, at));
+  checkEnvironmentSize(r, variables);
   const git = r.gitInfo(root);
   return {
     id,

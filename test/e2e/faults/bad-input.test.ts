@@ -157,7 +157,7 @@ describe("10 MiB of variables", () => {
     await w.expectClean();
   }, 20_000);
 
-  test("as environment variables, shell executor: the job runs, and its commands fail as under GitLab (E2BIG); drover copes", async () => {
+  test("as environment variables: refused before anything runs (64), naming the problem", async () => {
     using w = world();
     const job = w.job("plain", {
       variables: [
@@ -170,13 +170,15 @@ describe("10 MiB of variables", () => {
       cwd: w.dir.path,
       env: w.env(),
     });
-    expect(result.stdout).toContain("Argument list too long");
-    expect(result.stdout).toContain("(script_failure");
-    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain(
+      "variables: 10.0 MiB of variables; a job's environment may hold at most 1 MiB",
+    );
+    expect(result.stdout).toBe("");
+    expect(result.exitCode).toBe(64);
     await w.expectClean();
   }, 20_000);
 
-  test("a variable too large for any environment, custom executor: a clear system failure, not a crash", async () => {
+  test("one variable too large for any environment: refused before anything runs, naming it", async () => {
     using w = world();
     const job = w.job("huge", {
       variables: [
@@ -188,11 +190,11 @@ describe("10 MiB of variables", () => {
       cwd: w.dir.path,
       env: w.env(),
     });
-    expect(result.stdout).toContain(
-      "could not start config_exec: its environment variable CUSTOM_ENV_HUGE is 201 KiB; the system allows at most 128 KiB per variable (E2BIG)",
+    expect(result.stderr).toContain(
+      "variables[1] (HUGE): its value is 200.0 KiB; an environment variable may hold at most 128 KiB",
     );
-    expect(result.stdout).toContain("(runner_system_failure");
-    expect(result.exitCode).toBe(2);
+    expect(result.stdout).toBe("");
+    expect(result.exitCode).toBe(64);
     await w.expectClean();
   }, 30_000);
 });

@@ -94,7 +94,6 @@ describe("a plugin that crashes or hangs during a job", () => {
       ],
     });
     const next = w.job("next", { id: 1002, script: ["echo next works"] });
-    const started = Date.now();
     const result = await runDrover(["exec", "--config", config, hung, next], {
       cwd: w.dir.path,
       env: w.env({ FAULT_PID_DIR: pids }),
@@ -111,8 +110,8 @@ describe("a plugin that crashes or hangs during a job", () => {
     expect(result.stdout).toContain("[next] Job succeeded");
     expect(result.exitCode).toBe(3);
     expect(readdirSync(pids)).toHaveLength(2);
-    // job timeout (1 s) + the liveness probe (3 s), not after_script's 5 minutes.
-    expect(Date.now() - started).toBeLessThan(15_000);
+    // (The test's own 30 s timeout is the bound: job timeout 1 s + liveness probe 3 s, not
+    // after_script's 5 minutes. No timed assertion: timings belong to scripts/bench.)
     await w.expectClean();
   }, 30_000);
 
@@ -150,7 +149,6 @@ describe("a plugin at the end of its life", () => {
     using w = world();
     const config = faultPluginConfig(w);
     const job = w.job("job", { script: ["echo fine"] });
-    const started = Date.now();
     const result = await runDrover(["exec", "--config", config, job], {
       cwd: w.dir.path,
       env: w.env({ FAULT_MODE: "ignore-shutdown" }),
@@ -158,7 +156,6 @@ describe("a plugin at the end of its life", () => {
     expect(result.stdout).toContain("Job succeeded");
     expect(result.stderr).toContain("plugin did not stop within the grace period after Shutdown; killing it");
     expect(result.exitCode).toBe(0);
-    expect(Date.now() - started).toBeLessThan(10_000);
     await w.expectClean();
   }, 20_000);
 
