@@ -7,7 +7,7 @@ import type { StageName } from "./model.ts";
 
 /** How one stage ended, as recorded for the summary, the completed hooks and metrics. */
 export interface StageRecord {
-  name: StageName | "configure" | "prepare" | "cleanup";
+  name: StageName | "configure" | "prepare" | "cleanup" | "clear_worktree";
   outcome:
     | "success"
     | "build_failure"

@@ -30,7 +30,8 @@ import type { Job, JobVariable, PlannedStage } from "./model.ts";
 import { planStages } from "./plan.ts";
 import { projectDirFor } from "./project.ts";
 import type { JobResult, StageRecord } from "./result.ts";
-import { renderStageScript, ScriptWriter, shellWord } from "./script/index.ts";
+import { clearWorktreeScript, renderStageScript } from "./script/index.ts";
+import { fromResult, jobOutcome, type StageOutcome, type StageRun, stageTitle } from "./stage-run.ts";
 import { allVariables, maskedValues } from "./variables.ts";
 
 /** Why a job stops early; `cancel.reason` / `abort.reason` carry one of these. */
@@ -62,14 +63,7 @@ const PREPARE_RETRY_DELAY_MS = 3_000;
 /** Cleanup gets its own bound, not cut by cancel: a serious driver needs it to release resources. */
 const CLEANUP_TIMEOUT_MS = 3_600_000;
 
-type StageOutcome = StageRecord["outcome"];
 type FailedReason = Extract<JobResult, { status: "failed" }>["reason"];
-
-interface StageRun {
-  outcome: StageOutcome;
-  result: StageResult | undefined;
-  message: string | undefined;
-}
 
 export async function runJob(options: RunJobOptions): Promise<JobResult> {
   return new JobRun(options).run();
@@ -307,7 +301,6 @@ class JobRun {
   }
 
   async #runStageOnce(stage: PlannedStage): Promise<StageRun> {
-    const client = this.#client!;
     // A stage that runs after a cancel is cut only by the hard abort (and its own timeout).
     const parent = stage.runsOnCancel && this.#stop.signal.aborted ? this.#o.abort : this.#stop.signal;
     const controller = new AbortController();
@@ -327,26 +320,8 @@ class JobRun {
       jobStatus: this.#status,
       pathPrepend: this.#hookEffects.pathPrepend,
     });
-    const env: Record<string, string> = {};
-    for (const variable of this.#variables) if (!variable.file) env[variable.key] = variable.value;
     try {
-      return await this.#consume(
-        stage.name,
-        Date.now(),
-        async (onOutput) => {
-          let last: StageResult | undefined;
-          for await (const event of client.run(
-            { jobId: this.#o.jobKey, stage: stage.name, script, env },
-            { signal: controller.signal },
-          )) {
-            if (event.event.case === "output") onOutput(event.event.value.data, event.event.value.stream);
-            else if (event.event.case === "result") last = event.event.value;
-          }
-          return last;
-        },
-        controller.signal,
-        stageTitle(stage),
-      );
+      return await this.#runScript(stage.name, script, controller.signal, stageTitle(stage));
     } finally {
       clearTimeout(timer);
       parent.removeEventListener("abort", onParent);
@@ -354,50 +329,48 @@ class JobRun {
   }
 
   /**
-   * GitLab Runner's clear_worktree stage (shells/abstract.go writeClearWorktreeScript): in the project
-   * dir, when it exists, `git rm -rf --ignore-unmatch .` then `git clean -ffdx`, because a broken
-   * checkout (submodules) can make every later fetch fail. Run like a stage (custom executor drivers
-   * get it as run_exec's stage argument) but not recorded as one: it is part of get_sources' retry.
-   * Never in the user's own directory (`drover exec -- cmd` with the shell executor). Returns whether
-   * it succeeded.
+   * Before get_sources is tried again: GitLab's clear_worktree stage (script/clear-worktree.ts), run
+   * like a stage (custom executor drivers get it as run_exec's stage argument). Never in the user's
+   * own directory (`drover exec -- cmd` with the shell executor). Returns whether it succeeded.
    */
   async #clearWorktree(): Promise<boolean> {
-    const { job, log } = this.#o;
-    if (job.adHoc && this.#o.executor.kind === "shell") return true;
-    const dir = this.#projectDir;
-    const script = new ScriptWriter()
-      .print("Deleting tracked and untracked files...")
-      .line(`if [ -d ${shellWord(dir)} ]; then`)
-      .command("cd", dir)
-      .command("git", "rm", "-rf", "--ignore-unmatch", ".")
-      .command("git", "clean", "-ffdx")
-      .line("fi")
-      .build("clear_worktree");
+    if (this.#o.job.adHoc && this.#o.executor.kind === "shell") return true;
+    const run = await this.#runScript(
+      "clear_worktree",
+      clearWorktreeScript(this.#projectDir),
+      this.#stop.signal,
+      "Clearing the worktree before get_sources is retried",
+    );
+    return run.outcome === "success";
+  }
+
+  /** One Run call: a script through the executor, its output into the job log. */
+  #runScript(
+    name: StageRecord["name"],
+    script: string,
+    signal: AbortSignal,
+    title: string,
+  ): Promise<StageRun> {
+    const client = this.#client!;
     const env: Record<string, string> = {};
     for (const variable of this.#variables) if (!variable.file) env[variable.key] = variable.value;
-    const started = Date.now();
-    log.sectionStart("clear_worktree", "Clearing the worktree before get_sources is retried");
-    let last: StageResult | undefined;
-    try {
-      const events = this.#client!.run(
-        { jobId: this.#o.jobKey, stage: "clear_worktree", script, env },
-        { signal: this.#stop.signal },
-      );
-      for await (const event of events) {
-        if (event.event.case === "output") log.output(event.event.value.data);
-        else if (event.event.case === "result") last = event.event.value;
-      }
-    } catch (err) {
-      if (!this.#stop.signal.aborted) this.#logError("ERROR: clear_worktree failed", err);
-    }
-    log.flush();
-    const ok = last?.kind === ResultKind.SUCCESS;
-    log.sectionEnd("clear_worktree", {
-      ok,
-      durationMs: Date.now() - started,
-      ...(ok ? {} : { note: last?.message || "failed" }),
-    });
-    return ok;
+    return this.#consume(
+      name,
+      Date.now(),
+      async (onOutput) => {
+        let last: StageResult | undefined;
+        for await (const event of client.run(
+          { jobId: this.#o.jobKey, stage: name, script, env },
+          { signal },
+        )) {
+          if (event.event.case === "output") onOutput(event.event.value.data, event.event.value.stream);
+          else if (event.event.case === "result") last = event.event.value;
+        }
+        return last;
+      },
+      signal,
+      title,
+    );
   }
 
   /** A stage's outcome becomes the job's state. */
@@ -487,18 +460,7 @@ class JobRun {
       // Not cut by a graceful cancel: the completed hook runs after cancel too (SPEC §8).
       signal: this.#o.abort,
       effects: this.#hookEffects,
-      outcome: {
-        status: result.status,
-        failureReason: result.status === "success" ? "" : result.reason,
-        exitCode: result.status === "failed" ? (result.exitCode ?? 0) : 0,
-        durationMs: BigInt(result.durationMs),
-        stages: result.stages.map((stage) => ({
-          name: stage.name,
-          kind: stageKind(stage.outcome),
-          exitCode: stage.exitCode ?? 0,
-          durationMs: BigInt(stage.durationMs),
-        })),
-      },
+      outcome: jobOutcome(result),
     });
     if (!outcome.ok)
       this.#fail("runner_system_failure", undefined, `job_completed hook failed: ${outcome.message}`);
@@ -677,48 +639,6 @@ function withoutAdHoc(job: Job): Job {
 
 function plainVariable(key: string, value: string): JobVariable {
   return { key, value, public: true, masked: false, file: false, raw: false };
-}
-
-function stageKind(outcome: StageOutcome): ResultKind {
-  switch (outcome) {
-    case "success":
-    case "skipped":
-      return ResultKind.SUCCESS;
-    case "build_failure":
-      return ResultKind.BUILD_FAILURE;
-    case "configuration_error":
-      return ResultKind.CONFIGURATION_ERROR;
-    default:
-      return ResultKind.SYSTEM_FAILURE;
-  }
-}
-
-function fromResult(result: StageResult): StageRun {
-  const message = result.message || undefined;
-  switch (result.kind) {
-    case ResultKind.SUCCESS:
-      return { outcome: "success", result, message };
-    case ResultKind.BUILD_FAILURE:
-      return { outcome: "build_failure", result, message: message ?? `exit status ${result.exitCode}` };
-    case ResultKind.CONFIGURATION_ERROR:
-      return { outcome: "configuration_error", result, message };
-    default:
-      return {
-        outcome: "system_failure",
-        result,
-        message: message ?? "the executor reported a system failure",
-      };
-  }
-}
-
-function stageTitle(stage: PlannedStage): string {
-  if (stage.name === "build_script") return 'Executing "step_script" stage of the job script';
-  if (stage.name === "get_sources") return "Getting source from Git repository";
-  if (stage.name === "after_script") return "Running after_script";
-  if (stage.name === "prepare_script") return "Preparing environment";
-  if (stage.name === "cleanup_file_variables")
-    return "Cleaning up project directory and file based variables";
-  return `Executing "${stage.name}" stage of the job script`;
 }
 
 /** GitLab's short token: the first 8 characters after the `glrt-` prefix; "local" without a token. */

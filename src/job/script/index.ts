@@ -2,5 +2,6 @@
 
 export { fileVariablePath, quote, ScriptWriter, shellWord } from "./bash.ts";
 export { cacheKey, writeArchiveCache, writeRestoreCache } from "./cache.ts";
+export { clearWorktreeScript } from "./clear-worktree.ts";
 export { type GitStrategy, gitStrategy, writeGetSources } from "./git.ts";
 export { renderStageScript } from "./stages.ts";

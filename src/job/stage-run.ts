@@ -1,0 +1,84 @@
+/**
+ * How one stage ended, as the job engine sees it: the executor's StageResult turned into an
+ * outcome (where a stage result is interpreted), and the job's result turned back into the
+ * protocol's JobOutcome for the completed hooks.
+ */
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { ResultKind, type StageResult } from "../gen/drover/plugin/v1/job_pb.ts";
+import type { JobOutcomeSchema } from "../gen/drover/plugin/v1/lifecycle_pb.ts";
+import type { PlannedStage } from "./model.ts";
+import type { JobResult, StageRecord } from "./result.ts";
+
+export type StageOutcome = StageRecord["outcome"];
+
+export interface StageRun {
+  outcome: StageOutcome;
+  result: StageResult | undefined;
+  message: string | undefined;
+}
+
+export function fromResult(result: StageResult): StageRun {
+  const message = result.message || undefined;
+  switch (result.kind) {
+    case ResultKind.SUCCESS:
+      return { outcome: "success", result, message };
+    case ResultKind.BUILD_FAILURE:
+      return { outcome: "build_failure", result, message: message ?? `exit status ${result.exitCode}` };
+    case ResultKind.CONFIGURATION_ERROR:
+      return { outcome: "configuration_error", result, message };
+    default:
+      return {
+        outcome: "system_failure",
+        result,
+        message: message ?? "the executor reported a system failure",
+      };
+  }
+}
+
+export function stageKind(outcome: StageOutcome): ResultKind {
+  switch (outcome) {
+    case "success":
+    case "skipped":
+      return ResultKind.SUCCESS;
+    case "build_failure":
+      return ResultKind.BUILD_FAILURE;
+    case "configuration_error":
+      return ResultKind.CONFIGURATION_ERROR;
+    default:
+      return ResultKind.SYSTEM_FAILURE;
+  }
+}
+
+/** The section title GitLab prints for a stage. */
+export function stageTitle(stage: PlannedStage): string {
+  switch (stage.name) {
+    case "build_script":
+      return 'Executing "step_script" stage of the job script';
+    case "get_sources":
+      return "Getting source from Git repository";
+    case "after_script":
+      return "Running after_script";
+    case "prepare_script":
+      return "Preparing environment";
+    case "cleanup_file_variables":
+      return "Cleaning up project directory and file based variables";
+    default:
+      return `Executing "${stage.name}" stage of the job script`;
+  }
+}
+
+/** A job's result as the protocol's JobOutcome (what JobCompleted receives). */
+export function jobOutcome(result: JobResult): MessageInitShape<typeof JobOutcomeSchema> {
+  return {
+    status: result.status,
+    failureReason: result.status === "success" ? "" : result.reason,
+    exitCode: result.status === "failed" ? (result.exitCode ?? 0) : 0,
+    durationMs: BigInt(result.durationMs),
+    stages: result.stages.map((stage) => ({
+      name: stage.name,
+      kind: stageKind(stage.outcome),
+      exitCode: stage.exitCode ?? 0,
+      durationMs: BigInt(stage.durationMs),
+    })),
+  };
+}
