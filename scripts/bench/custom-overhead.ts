@@ -7,19 +7,24 @@
  * calling the same driver from bash directly".
  *
  * The drivers do nothing but exit 0, except run, which must still execute the script it is given
- * (`bash "$1"`). The stage list and the stage scripts of the floor come from one traced run before
- * the measurement, whose run driver also copies each script it gets: the floor then runs exactly what
- * drover ran, and follows drover if its plain-job stages ever change.
+ * (`bash "$1"`). The stage list and the stage scripts of the floor come from traced runs before the
+ * measurement, whose run driver also copies each script it gets: the floor then runs exactly what
+ * drover ran, and follows drover if its plain-job stages ever change. The traced drivers also write a
+ * timestamp at each call, which splits a job's time into: until the first driver call (start-up,
+ * plugin launch, Configure), the driver calls, and after cleanup_exec (shutdown, exit).
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { BenchContext } from "./context.ts";
-import { compare, ms, type Row, ratio, spread, timeCommand } from "./harness.ts";
+import { compare, ms, type Row, ratio, spread, stats, timeCommand } from "./harness.ts";
 
 const TARGET_RATIO = 1.5;
 /** SPEC §6, a plain job; the traced run says what drover really runs, this is only for the note. */
 const PLAIN_JOB_STAGES = ["prepare_script", "get_sources", "build_script", "cleanup_file_variables"];
 const DRIVERS = ["config", "prepare", "run", "cleanup"] as const;
+const TRACED_RUNS = 5;
+/** Phases of a traced run, split by the drivers' own timestamps. */
+const TRACE_PHASES = ["spawn to config_exec", "config_exec to cleanup_exec", "cleanup_exec to exit"];
 
 export async function customOverhead(ctx: BenchContext): Promise<Row> {
   const drivers = ctx.dir("drivers");
@@ -32,21 +37,27 @@ export async function customOverhead(ctx: BenchContext): Promise<Row> {
     cleanup: noop,
   };
   for (const name of DRIVERS) writeExecutable(join(drivers, `${name}.sh`), bodies[name]);
-  // The traced run's run driver: the measured one plus a copy of its arguments.
-  const tracingRun = join(drivers, "tracing-run.sh");
+  // The traced runner's drivers: the measured ones plus a timestamp in a timeline at each call (a
+  // bash builtin, no fork); its run driver also copies each stage script it gets, the first time.
+  const timeline = join(trace, "timeline");
+  const stamp = (what: string) => `printf '%s %s\\n' ${what} "$EPOCHREALTIME" >>${shellQuote(timeline)}\n`;
+  const tracing = (name: (typeof DRIVERS)[number]) => join(drivers, `tracing-${name}.sh`);
+  for (const name of ["config", "prepare", "cleanup"] as const)
+    writeExecutable(tracing(name), `#!/bin/bash\n${stamp(name)}exit 0\n`);
   writeExecutable(
-    tracingRun,
+    tracing("run"),
     "#!/bin/bash\n" +
+      stamp('"run-$2"') +
       `trace=${shellQuote(trace)}\n` +
-      'cp -- "$1" "$trace/$2.sh" && printf \'%s\\n\' "$2" >>"$trace/stages" || exit 2\n' +
+      '[ -e "$trace/$2.sh" ] || { cp -- "$1" "$trace/$2.sh" && printf \'%s\\n\' "$2" >>"$trace/stages"; } || exit 2\n' +
       'bash "$1"\n',
   );
 
   const work = ctx.dir("custom");
   const config = join(work, "config.toml");
   const runners = [
-    runnerToml("custom", drivers, join(drivers, "run.sh"), work),
-    runnerToml("traced", drivers, tracingRun, work),
+    runnerToml("custom", (d) => join(drivers, `${d}.sh`), work),
+    runnerToml("traced", tracing, work),
   ];
   writeFileSync(config, `${runners.join("\n\n")}\n`);
   const job = join(work, "job.json");
@@ -57,7 +68,28 @@ export async function customOverhead(ctx: BenchContext): Promise<Row> {
     env: ctx.env,
   });
 
-  timeCommand(exec("traced"));
+  // Traced runs, the first one a warm-up: the stage list, and where a job's time goes.
+  const phases = TRACE_PHASES.map(() => [] as number[]);
+  for (let i = 0; i <= TRACED_RUNS; i++) {
+    writeFileSync(timeline, "");
+    const started = performance.timeOrigin + performance.now();
+    timeCommand(exec("traced"));
+    const ended = performance.timeOrigin + performance.now();
+    if (i === 0) continue;
+    const calls = readFileSync(timeline, "utf8")
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => {
+        const [name, at] = line.split(" ");
+        return { name: name!, at: Number(at) * 1000 };
+      });
+    const first = calls[0];
+    const cleanup = calls.find((c) => c.name === "cleanup");
+    if (first?.name !== "config" || !cleanup) throw new Error("traced run: driver calls not recognised");
+    phases[0]!.push(first.at - started);
+    phases[1]!.push(cleanup.at - first.at);
+    phases[2]!.push(ended - cleanup.at);
+  }
   const stages = readFileSync(join(trace, "stages"), "utf8").split("\n").filter(Boolean);
   if (stages.length === 0) throw new Error("the traced run called run_exec for no stage");
 
@@ -85,6 +117,9 @@ export async function customOverhead(ctx: BenchContext): Promise<Row> {
     ctx.counts,
   );
   const r = subject.median / floor.median;
+  const calls = stages.length + 3;
+  const split = TRACE_PHASES.map((name, i) => `${name} ${ms(stats(phases[i]!).median)}`).join(", ");
+  const between = stats(phases[1]!).median / (calls - 1);
   const plain = stages.join(" ") === PLAIN_JOB_STAGES.join(" ");
   return {
     name: "job overhead, custom adapter",
@@ -94,14 +129,15 @@ export async function customOverhead(ctx: BenchContext): Promise<Row> {
     target: `≤ ×${TARGET_RATIO}`,
     met: r <= TARGET_RATIO,
     notes: [
-      `drover adds ${ms(subject.median - floor.median)} per job over ${stages.length + 3} bare driver calls`,
+      `drover adds ${ms(subject.median - floor.median)} per job over ${calls} bare driver calls (${ms(floor.median / calls)} each)`,
+      `where it goes (medians of ${TRACED_RUNS} traced runs): ${split}; ${ms(between)} from one driver call's start to the next`,
       `run_exec stages (traced run): ${stages.join(", ")}${plain ? "" : ` (SPEC's plain job: ${PLAIN_JOB_STAGES.join(", ")})`}`,
     ],
   };
 }
 
-/** A `[[runners]]` section with the no-op drivers; the builds dir is the runner's, config_exec says nothing. */
-function runnerToml(name: string, drivers: string, runExec: string, work: string): string {
+/** A `[[runners]]` section with the given drivers; the builds dir is the runner's, config_exec says nothing. */
+function runnerToml(name: string, driver: (name: (typeof DRIVERS)[number]) => string, work: string): string {
   const s = JSON.stringify; // a JSON string is a valid TOML basic string
   return [
     "[[runners]]",
@@ -110,10 +146,10 @@ function runnerToml(name: string, drivers: string, runExec: string, work: string
     `  builds_dir = ${s(join(work, "builds"))}`,
     `  cache_dir = ${s(join(work, "cache"))}`,
     "  [runners.custom]",
-    `    config_exec = ${s(join(drivers, "config.sh"))}`,
-    `    prepare_exec = ${s(join(drivers, "prepare.sh"))}`,
-    `    run_exec = ${s(runExec)}`,
-    `    cleanup_exec = ${s(join(drivers, "cleanup.sh"))}`,
+    `    config_exec = ${s(driver("config"))}`,
+    `    prepare_exec = ${s(driver("prepare"))}`,
+    `    run_exec = ${s(driver("run"))}`,
+    `    cleanup_exec = ${s(driver("cleanup"))}`,
   ].join("\n");
 }
 

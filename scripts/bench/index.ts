@@ -10,31 +10,50 @@
  * FAILED and makes the exit status 1; the others still run.
  *
  *   npm run bench                    all of them
- *   npm run bench -- launch stage    only those (keys: startup, job, launch, stage, custom)
+ *   npm run bench -- launch stage    only those (keys: startup, job, launch, stage, custom, log,
+ *                                    concurrency; or their letters: npm run bench -- f g)
  */
 import { copyFileSync, readdirSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
+import { concurrency } from "./concurrency.ts";
 import type { BenchContext } from "./context.ts";
 import { customOverhead } from "./custom-overhead.ts";
 import { cleanEnv, ensureDrover, formatTable, machineLine, type Row, scratch } from "./harness.ts";
 import { jobOverhead } from "./job-overhead.ts";
+import { logThroughput } from "./log-throughput.ts";
 import { pluginLaunch } from "./plugin-launch.ts";
 import { stageRpc } from "./stage-rpc.ts";
 import { startup } from "./startup.ts";
 
-const benchmarks: ReadonlyArray<{ id: string; key: string; run: (ctx: BenchContext) => Promise<Row> }> = [
+/** A benchmark gives one row, or several when it has several targets (f, g). */
+const benchmarks: ReadonlyArray<{
+  id: string;
+  key: string;
+  run: (ctx: BenchContext) => Promise<Row | Row[]>;
+}> = [
   { id: "a", key: "startup", run: startup },
   { id: "b", key: "job", run: jobOverhead },
   { id: "c", key: "launch", run: pluginLaunch },
   { id: "d", key: "stage", run: stageRpc },
   { id: "e", key: "custom", run: customOverhead },
+  { id: "f", key: "log", run: logThroughput },
+  { id: "g", key: "concurrency", run: concurrency },
 ];
 
 async function main(): Promise<void> {
   const started = performance.now();
   const only = process.argv.slice(2);
-  const chosen = only.length ? benchmarks.filter((b) => only.includes(b.key)) : benchmarks;
+  const unknown = only.filter((o) => !benchmarks.some((b) => b.key === o || b.id === o));
+  if (unknown.length) {
+    process.stderr.write(
+      `unknown benchmark ${unknown.join(", ")}; choose from ${benchmarks.map((b) => `${b.id} (${b.key})`).join(", ")}\n`,
+    );
+    process.exit(2);
+  }
+  const chosen = only.length
+    ? benchmarks.filter((b) => only.includes(b.key) || only.includes(b.id))
+    : benchmarks;
   using root = scratch();
   const drover = join(root.dir("bin"), "drover");
   copyFileSync(ensureDrover(), drover);
@@ -58,7 +77,8 @@ async function main(): Promise<void> {
     process.env.TMPDIR = tmp;
     if (process.stderr.isTTY) process.stderr.write(`running ${bench.key}...\n`);
     try {
-      rows.push({ ...(await bench.run(ctx)), id: bench.id });
+      const result = await bench.run(ctx);
+      for (const row of Array.isArray(result) ? result : [result]) rows.push({ ...row, id: bench.id });
     } catch (err) {
       // A benchmark that cannot measure is a broken benchmark (or a broken drover), not a missed
       // target: show it in the table, go on with the others, and exit 1 at the end.

@@ -5,13 +5,18 @@
  * each stage. The difference is what the protocol, the plugin's bookkeeping (script file, process
  * group, output merge) and the core's call tracking add to every stage of every job.
  */
-import { writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
 import { ResultKind, type StageResult } from "../../src/gen/drover/plugin/v1/job_pb.ts";
+import { Health } from "../../src/gen/grpc/health/v1/health_pb.ts";
 import { createLogger } from "../../src/log/logger.ts";
 import { type ExecutorClient, PluginHost } from "../../src/plugin/host.ts";
+import { launchPlugin } from "../../src/plugin/launch.ts";
 import { PLUGIN_MODE_COMMAND, pluginSpec } from "../../src/plugin/spec.ts";
 import { startChild } from "../../src/process/child.ts";
+import { createClient } from "../../src/protocol/grpc-service.ts";
+import { grpcTarget, HEALTH_SERVICE_NAME } from "../../src/protocol/handshake.ts";
 import type { BenchContext } from "./context.ts";
 import { compare, ms, type Row, spread, stats, timeCommand } from "./harness.ts";
 
@@ -94,6 +99,7 @@ export async function stageRpc(ctx: BenchContext): Promise<Row> {
       }),
     );
     await drain(executor.cleanup({ jobId: JOB_ID }));
+    const roundTrip = await unaryRoundTrip(ctx);
     const added = subject.median - floor.median;
     return {
       name: `stage RPC: ${CALLS}× Run(true)`,
@@ -104,9 +110,37 @@ export async function stageRpc(ctx: BenchContext): Promise<Row> {
       met: added <= TARGET_ADDED_MS,
       notes: [
         `added per stage: ${ms(added)}; bash via spawnSync (no process group, no pipes) takes ${ms(direct.median)}, so the spawn path itself costs ${ms(floor.median - direct.median)} more`,
+        `where it goes: a bare unary gRPC round trip to a warm shell plugin (Health.Check, ${ROUND_TRIPS} in a row) takes ${ms(roundTrip)}; the rest of the added time is the Run stream and the plugin's per-stage work (script file, spawn bookkeeping)`,
       ],
     };
   } finally {
     await host.shutdown();
+  }
+}
+
+const ROUND_TRIPS = 1_000;
+
+/**
+ * Mean time of a unary call on a warm plugin connection: the protocol's own floor, below which no
+ * RPC per stage can go. A plugin process of its own, launched as PluginHost does, Health.Check only.
+ */
+async function unaryRoundTrip(ctx: BenchContext): Promise<number> {
+  const launched = await launchPlugin(pluginSpec("shell", ctx.drover, [PLUGIN_MODE_COMMAND, "shell"]), {
+    logger: createLogger({ level: "error", pretty: false }),
+    handshakeTimeoutMs: 10_000,
+  });
+  const channel = new grpc.Client(grpcTarget(launched.handshake.address), grpc.credentials.createInsecure());
+  try {
+    const health = createClient(Health, channel);
+    const check = () => health.check({ service: HEALTH_SERVICE_NAME }, { timeoutMs: 5_000 });
+    for (let i = 0; i < 100; i++) await check();
+    const started = performance.now();
+    for (let i = 0; i < ROUND_TRIPS; i++) await check();
+    return (performance.now() - started) / ROUND_TRIPS;
+  } finally {
+    channel.close();
+    launched.child.stop("shutdown");
+    await launched.child.exited;
+    rmSync(launched.socketDir, { recursive: true, force: true });
   }
 }

@@ -34,6 +34,8 @@ import { translateCallError } from "./transport-errors.ts";
 
 /** Largest message either side accepts: a job payload with 10 MiB of variables must fit. */
 export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+/** The HTTP/2 flow-control window of a plugin connection (see the channel options). */
+const FLOW_CONTROL_WINDOW_BYTES = 16 * 1024 * 1024;
 /** How long a failed call waits for the plugin's exit status before blaming the transport. */
 const DEATH_NOTICE_MS = 1_000;
 /** How long the health check and GetInfo after the handshake may take. */
@@ -189,6 +191,10 @@ export class PluginHost {
         "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
         // One plugin, one connection: never retry onto a plugin that died; we restart it ourselves.
         "grpc.enable_retries": 0,
+        // Job output streams from the plugin at hundreds of MB/s on one local connection: HTTP/2's
+        // default 64 KiB window halves that (scripts/bench f: 162 → 332 MB/s with 16 MiB). Memory
+        // stays bounded: the window is per connection, and the log consumer applies back-pressure.
+        "grpc-node.flow_control_window": FLOW_CONTROL_WINDOW_BYTES,
       },
     );
     const instance: Instance = {
