@@ -10,6 +10,7 @@ import * as grpc from "@grpc/grpc-js";
 import { PluginInfo, type PluginKind } from "../../src/gen/drover/plugin/v1/plugin_info_pb.ts";
 import { Health, HealthCheckResponse_ServingStatus } from "../../src/gen/grpc/health/v1/health_pb.ts";
 import { GRPCController } from "../../src/gen/plugin/grpc_controller_pb.ts";
+import { adoptProcessTag } from "../../src/process/tag.ts";
 import { addService } from "../../src/protocol/grpc-service.ts";
 import {
   APP_PROTOCOL_VERSIONS,
@@ -55,6 +56,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     process.stderr.write(`${NOT_RUN_DIRECTLY_MESSAGE}\n`);
     process.exit(1);
   }
+  adoptProcessTag();
   const supported = options.info.protocolVersions ?? [...APP_PROTOCOL_VERSIONS];
   const offered = parseVersionList(process.env[PROTOCOL_VERSIONS_ENV]);
   const version = negotiateVersion(offered.length ? offered : [1], supported);

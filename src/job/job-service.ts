@@ -11,6 +11,7 @@ import { executorPluginSpec, lifecyclePluginSpecs } from "../plugin/resolve.ts";
 import { checkPluginSettings } from "../plugin/settings-schema.ts";
 import type { PluginSpec } from "../plugin/spec.ts";
 import { killAllChildren, processTag } from "../process/child.ts";
+import { installCrashGuard } from "../process/crash-guard.ts";
 import { removeStaleTempDirs } from "../process/stale-dirs.ts";
 import { sweepTaggedProcesses } from "../process/sweep.ts";
 import { VERSION } from "../version.ts";
@@ -41,6 +42,7 @@ export class JobService {
   /** Resolves every plugin the config names now: a bad plugin path is a configuration error before any job. */
   constructor(config: Config, logger: Logger, env: Record<string, string | undefined> = process.env) {
     this.#logger = logger;
+    installCrashGuard(logger);
     // A drover killed with SIGKILL leaves its private temp dirs (sockets, scripts, job JSON) behind:
     // remove those whose owner is gone, once per service (exec start, daemon start and reload).
     const stale = removeStaleTempDirs();

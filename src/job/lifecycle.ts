@@ -16,7 +16,6 @@ import {
   type LifecycleEvent,
 } from "../gen/drover/plugin/v1/lifecycle_pb.ts";
 import type { JobLog } from "../log/job-log.ts";
-import { addLogRedaction } from "../log/redaction.ts";
 import type { LifecycleClient } from "../plugin/host.ts";
 
 /** One lifecycle plugin taking part in a job. */
@@ -54,6 +53,8 @@ export async function runLifecycle(
     log: JobLog;
     signal: AbortSignal;
     effects: StartedEffects;
+    /** A value to mask from now on (::add-mask::): the job log masks it; drover's log is the caller's. */
+    onMask: (value: string) => void;
     outcome?: MessageInitShape<typeof JobOutcomeSchema> | JobOutcome;
   },
 ): Promise<HookOutcome> {
@@ -99,7 +100,7 @@ async function runOne(
     for await (const event of stream) {
       const value = event.event;
       if (value.case === "result") result = value.value;
-      else if (value.case !== undefined) apply(value, log, effects, summaries);
+      else if (value.case !== undefined) apply(value, log, effects, summaries, options.onMask);
     }
   } catch (err) {
     const error = DroverError.from(err);
@@ -122,7 +123,13 @@ async function runOne(
 
 type EventValue = Exclude<LifecycleEvent["event"], { case: "result" } | { case: undefined }>;
 
-function apply(event: EventValue, log: JobLog, effects: StartedEffects, summaries: string[]): void {
+function apply(
+  event: EventValue,
+  log: JobLog,
+  effects: StartedEffects,
+  summaries: string[],
+  onMask: (value: string) => void,
+): void {
   switch (event.case) {
     case "output":
       log.output(event.value.data);
@@ -152,8 +159,7 @@ function apply(event: EventValue, log: JobLog, effects: StartedEffects, summarie
     case "mask":
       if (event.value) {
         log.addMask(event.value);
-        // The value must not reach drover's own log either (it lives as long as this process).
-        addLogRedaction([event.value]);
+        onMask(event.value);
       }
       return;
     case "setEnv":

@@ -223,7 +223,17 @@ class JobRun {
         log: this.#o.log,
         signal,
         effects: this.#hookEffects,
+        onMask: (value) => this.#redact(value),
       });
+      // A cancel, interrupt or job timeout that cut the hooks short is that, not a hook failure.
+      if (signal.aborted) {
+        const timedOut = signal.reason === "timeout";
+        return {
+          outcome: timedOut ? "timed_out" : "canceled",
+          result: undefined,
+          message: hooks.ok ? undefined : hooks.message,
+        };
+      }
       if (!hooks.ok) {
         this.#hookFailure = hooks.message;
         return { outcome: "system_failure", result: undefined, message: hooks.message };
@@ -311,16 +321,26 @@ class JobRun {
       stage.timeoutSeconds === undefined
         ? undefined
         : setTimeout(() => controller.abort("timeout" satisfies StopReason), stage.timeoutSeconds * 1000);
-    const script = renderStageScript(stage, this.#o.job, {
-      projectDir: this.#projectDir,
-      buildsDir: this.#buildsDir,
-      cacheDir: this.#cacheDir,
-      variables: this.#variables,
-      tmpDir: this.#tmpDir(),
-      jobStatus: this.#status,
-      pathPrepend: this.#hookEffects.pathPrepend,
-    });
     try {
+      let script: string;
+      try {
+        script = renderStageScript(stage, this.#o.job, {
+          projectDir: this.#projectDir,
+          buildsDir: this.#buildsDir,
+          cacheDir: this.#cacheDir,
+          variables: this.#variables,
+          tmpDir: this.#tmpDir(),
+          jobStatus: this.#status,
+          pathPrepend: this.#hookEffects.pathPrepend,
+        });
+      } catch (err) {
+        // A script that cannot be written (e.g. a builds_dir of "/" that get_sources refuses to
+        // empty) fails this stage; the stages that always run still do.
+        this.#logError(`ERROR: ${stage.name} failed`, err);
+        const message = DroverError.from(err).shortMessage;
+        this.#record(stage.name, "system_failure", undefined, 0, message);
+        return { outcome: "system_failure", result: undefined, message };
+      }
       return await this.#runScript(stage.name, script, controller.signal, stageTitle(stage));
     } finally {
       clearTimeout(timer);
@@ -414,9 +434,10 @@ class JobRun {
     const client = this.#client!;
     const logger = this.#o.logger.child({ stage: "cleanup" });
     const started = Date.now();
+    // Not tied to cancel nor to the hard abort (SPEC §7: cleanup runs on its own timeout that job
+    // cancellation does not cut; a coordinator's "canceled" must not leak a driver's VM). A second
+    // Ctrl-C kills the plugins themselves, which ends this call too.
     const controller = new AbortController();
-    const onAbort = () => controller.abort("canceled");
-    this.#o.abort.addEventListener("abort", onAbort, { once: true });
     const timer = setTimeout(() => controller.abort("timeout"), CLEANUP_TIMEOUT_MS);
     let last: StageResult | undefined;
     try {
@@ -436,7 +457,6 @@ class JobRun {
       } as StageResult;
     } finally {
       clearTimeout(timer);
-      this.#o.abort.removeEventListener("abort", onAbort);
     }
     const ok = last?.kind === ResultKind.SUCCESS;
     if (!ok) this.#o.log.line(`WARNING: Cleanup script failed: ${last?.message || "no result"}`, "warning");
@@ -460,6 +480,7 @@ class JobRun {
       // Not cut by a graceful cancel: the completed hook runs after cancel too (SPEC §8).
       signal: this.#o.abort,
       effects: this.#hookEffects,
+      onMask: (value) => this.#redact(value),
       outcome: jobOutcome(result),
     });
     if (!outcome.ok)
@@ -519,6 +540,15 @@ class JobRun {
     }
     this.#record(name, run.outcome, run.result?.exitCode, durationMs, run.message);
     return run;
+  }
+
+  /**
+   * Keeps `value` out of drover's own log while this job runs (faults suite, security.test.ts: a
+   * plugin that prints a masked value on stderr must not put it into drover's log); released when
+   * the job ends, so a daemon's redaction set does not grow with the number of jobs.
+   */
+  #redact(value: string): void {
+    if (!this.#logRedactions.has(value)) this.#logRedactions.set(value, addLogRedaction([value]));
   }
 
   /** An error in the job log: its one line, and what the plugin printed last on stderr, if anything. */
@@ -612,7 +642,7 @@ class JobRun {
       this.#o.log.addMask(value);
       // faults suite (security.test.ts, "no masked value in drover's own log"): a plugin that prints
       // a masked value on stderr must not put it into drover's log, nor may drover's own lines.
-      if (!this.#logRedactions.has(value)) this.#logRedactions.set(value, addLogRedaction([value]));
+      this.#redact(value);
     }
     return [...vars, ...extra];
   }

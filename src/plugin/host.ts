@@ -264,14 +264,19 @@ export class PluginHost {
     for (const call of instance.inFlight) call.abort(instance.death);
     instance.inFlight.clear();
     instance.channel.close();
-    rmSync(instance.launched.socketDir, { recursive: true, force: true });
-    // Job processes the plugin started live in groups only it knew: find them by their tag.
+    // Job processes the plugin started live in groups only it knew: find them by their tag. This
+    // runs first, and nothing below may throw out of an exit handler (it would crash the core).
     const swept = sweepTaggedProcesses(instance.launched.tag);
     if (swept) this.#logger.warn({ processes: swept }, "killed processes left behind by the plugin");
-    // And the temp dirs it could not remove (a job's scripts, its JSON): their owner is gone now
-    // (faults suite, plugin-faults.test.ts "SIGKILL of the plugin during Run").
-    const stale = removeStaleTempDirs();
-    if (stale.length) this.#logger.info({ dirs: stale }, "removed temp dirs left behind by the plugin");
+    try {
+      rmSync(instance.launched.socketDir, { recursive: true, force: true });
+      // And the temp dirs it could not remove (a job's scripts, its JSON): their owner is gone now
+      // (faults suite, plugin-faults.test.ts "SIGKILL of the plugin during Run").
+      const stale = removeStaleTempDirs();
+      if (stale.length) this.#logger.info({ dirs: stale }, "removed temp dirs left behind by the plugin");
+    } catch (err) {
+      this.#logger.warn({ err }, "could not remove the plugin's temp dirs");
+    }
   }
 
   /** A client for `service` whose every call is tracked on `instance` and translated on failure. */
@@ -389,7 +394,8 @@ export class PluginHost {
 /** Errors that mean "the connection is gone" (as opposed to the plugin answering with an error). */
 function isTransportFailure(err: unknown): boolean {
   const code = typeof err === "object" && err !== null ? (err as { code?: unknown }).code : undefined;
-  return code === grpc.status.UNAVAILABLE || code === grpc.status.INTERNAL || code === grpc.status.UNKNOWN;
+  // Not UNKNOWN: that is what a plugin's handler error arrives as (SDK and grpc-go alike).
+  return code === grpc.status.UNAVAILABLE || code === grpc.status.INTERNAL;
 }
 
 function kindName(kind: PluginKind): string {

@@ -21,6 +21,7 @@ import { execa } from "execa";
 import { DroverError } from "../errors.ts";
 import { type Env, PROCESS_TAG_ENV, scrubEnv } from "./env.ts";
 import { sweepTaggedProcesses } from "./sweep.ts";
+import { processTag } from "./tag.ts";
 
 export interface ChildOptions {
   /** For messages: "plugin shell", "config_exec", "hook /opt/start.sh". */
@@ -86,16 +87,10 @@ const PIPE_HOLD_MS = 100;
 /** Numbers the default tags of this process's children. */
 let childCount = 0;
 
+export { adoptProcessTag, processTag } from "./tag.ts";
+
 /** Process groups of children still running, for the exit-path sweep (killAllChildren). */
 const liveGroups = new Set<number>();
-
-let coreTag: string | undefined;
-/** The tag every child of this process carries (see env.ts). */
-export function processTag(): string {
-  coreTag ??=
-    process.env[PROCESS_TAG_ENV] ?? `drover-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
-  return coreTag;
-}
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {
   try {
@@ -155,8 +150,17 @@ function supervise(subprocess: Subprocess, options: ChildOptions, tag: string, s
   const timers: ReturnType<typeof setTimeout>[] = [];
   let giveUp: (() => void) | undefined;
 
+  let givingUp = false;
+  const startGiveUp = () => {
+    if (givingUp) return;
+    givingUp = true;
+    timers.push(setTimeout(() => giveUp?.(), options.giveUpMs ?? DEFAULT_GIVE_UP_MS));
+  };
   const kill = () => {
-    if (pid !== undefined) signalGroup(pid, "SIGKILL");
+    if (pid === undefined || exited) return;
+    signalGroup(pid, "SIGKILL");
+    // A process stuck in the kernel survives SIGKILL: whoever awaits `exited` must not hang on it.
+    startGiveUp();
   };
   const stop = (reason: "timeout" | "cancel" | "shutdown") => {
     if (reason === "timeout" && !exited) timedOut = true;
@@ -164,12 +168,7 @@ function supervise(subprocess: Subprocess, options: ChildOptions, tag: string, s
     if (stopping || exited || pid === undefined) return;
     stopping = true;
     signalGroup(pid, "SIGTERM");
-    timers.push(
-      setTimeout(() => {
-        kill();
-        timers.push(setTimeout(() => giveUp?.(), options.giveUpMs ?? DEFAULT_GIVE_UP_MS));
-      }, options.graceMs),
-    );
+    timers.push(setTimeout(() => kill(), options.graceMs));
   };
 
   if (options.timeoutMs !== undefined) timers.push(setTimeout(() => stop("timeout"), options.timeoutMs));

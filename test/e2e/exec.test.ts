@@ -79,6 +79,19 @@ describe("drover exec -- 'cmd'", () => {
   });
 });
 
+describe("drover inside a drover job", () => {
+  test("an inner drover's exit sweep leaves the outer job alone", async () => {
+    using dir = tempDir();
+    const result = await drover(["exec", "--", `${DROVER} exec -- 'echo inner ran'`, "echo outer survived"], {
+      cwd: dir.path,
+      env: cleanEnv(dir.path),
+    });
+    expect(result.stdout).toContain("inner ran");
+    expect(result.stdout).toContain("outer survived");
+    expect(result.exitCode).toBe(0);
+  });
+});
+
 describe("drover exec JOB.json", () => {
   test("masked variables never reach the log, even split across writes", async () => {
     using dir = tempDir();

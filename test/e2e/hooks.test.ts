@@ -4,7 +4,17 @@
  */
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { cleanEnv, drover, ensureBuilt, expectNoLeftovers, jobJson, marker, tempDir } from "../harness.ts";
+import {
+  cleanEnv,
+  drover,
+  ensureBuilt,
+  expectNoLeftovers,
+  jobJson,
+  marker,
+  startDrover,
+  tempDir,
+  waitFor,
+} from "../harness.ts";
 
 ensureBuilt();
 
@@ -146,6 +156,29 @@ describe("job hooks", () => {
     expect(result.exitCode).toBe(2);
     await expectNoLeftovers(mark.entry);
     // 1 s timeout + the hook's SIGTERM grace (ignored by this script) before SIGKILL.
+  }, 20_000);
+
+  test("Ctrl-C while a started hook runs is a cancel (exit 3), not a hook failure", async () => {
+    using dir = tempDir();
+    const mark = marker();
+    const started = dir.file("start.sh", "echo hook running\nsleep 300\n");
+    const config = dir.file("config.toml", `[hooks]\n  job_started = "${started}"\n`);
+    const proc = startDrover(["exec", "--config", config, "--", "echo never"], {
+      cwd: dir.path,
+      env: cleanEnv(dir.path, { [mark.name]: mark.value }),
+    });
+    let stdout = "";
+    const reading = (async () => {
+      for await (const chunk of proc.stdout) stdout += new TextDecoder().decode(chunk);
+    })();
+    await waitFor("the hook to start", () => stdout.includes("hook running"));
+    proc.kill("SIGINT");
+    expect(await proc.exited).toBe(3);
+    await reading;
+    expect(stdout).toContain("Job canceled");
+    expect(stdout).not.toContain("job_started hook failed");
+    expect(stdout).not.toContain("never\n");
+    await expectNoLeftovers(mark.entry);
   }, 20_000);
 
   test("Ctrl-C-like cancel still runs the completed hook (job canceled)", async () => {
