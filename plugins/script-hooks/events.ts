@@ -1,25 +1,15 @@
 /** Constructors for the LifecycleEvent messages the script-hooks plugin streams back to drover. */
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { OutputStream, ResultKind } from "../../src/gen/drover/plugin/v1/job_pb.ts";
+import { ResultKind } from "../../src/gen/drover/plugin/v1/job_pb.ts";
 import { AnnotationLevel, type LifecycleEventSchema } from "../../src/gen/drover/plugin/v1/lifecycle_pb.ts";
+import { output, result } from "../sdk/index.ts";
 import type { AnnotationProperties } from "./workflow-commands.ts";
 
 export type LifecycleEventInit = MessageInitShape<typeof LifecycleEventSchema>;
 export type Stream = "stdout" | "stderr";
 
-const encoder = new TextEncoder();
-
-export function outputEvent(stream: Stream, data: Uint8Array | string): LifecycleEventInit {
-  return {
-    event: {
-      case: "output",
-      value: {
-        stream: stream === "stdout" ? OutputStream.STDOUT : OutputStream.STDERR,
-        data: typeof data === "string" ? encoder.encode(data) : data,
-      },
-    },
-  };
-}
+/** An output chunk: the SDK's own, whose shape fits every stream (StageEvent and LifecycleEvent). */
+export const outputEvent: (stream: Stream, data: Uint8Array | string) => LifecycleEventInit = output;
 
 const LEVELS = {
   error: AnnotationLevel.ERROR,
@@ -66,8 +56,8 @@ export function stepSummaryEvent(markdown: string): LifecycleEventInit {
 }
 
 /** The last event of a JobStarted/JobCompleted stream. */
-export function resultEvent(kind: ResultKind, exitCode = 0, message = ""): LifecycleEventInit {
-  return { event: { case: "result", value: { kind, exitCode, message } } };
-}
+/** The final event of a lifecycle stream (the SDK's `result`). */
+export const resultEvent: (kind: ResultKind, exitCode?: number, message?: string) => LifecycleEventInit =
+  result;
 
 export { ResultKind };

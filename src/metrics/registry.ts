@@ -70,17 +70,18 @@ export class Counter<L extends string = never> extends Family<L> {
   }
 }
 
-/** A gauge whose samples are read when scraped (current values owned elsewhere). */
-export class Gauge<L extends string = never> extends Family<L> {
+/** A family whose samples are read when scraped, from values owned elsewhere. */
+class CollectedFamily<L extends string> extends Family<L> {
   readonly #collect: () => Iterable<[Labels<L>, number]>;
 
   constructor(
     name: string,
     help: string,
+    type: "gauge" | "counter",
     labelNames: readonly L[],
     collect: () => Iterable<[Labels<L>, number]>,
   ) {
-    super(name, help, "gauge", labelNames);
+    super(name, help, type, labelNames);
     this.#collect = collect;
   }
 
@@ -92,25 +93,27 @@ export class Gauge<L extends string = never> extends Family<L> {
   }
 }
 
-/** A counter whose totals are read when scraped (e.g. plugin restarts, kept by the plugin hosts). */
-export class CollectedCounter<L extends string = never> extends Family<L> {
-  readonly #collect: () => Iterable<[Labels<L>, number]>;
-
+/** A gauge whose samples are read when scraped (current values owned elsewhere). */
+export class Gauge<L extends string = never> extends CollectedFamily<L> {
   constructor(
     name: string,
     help: string,
     labelNames: readonly L[],
     collect: () => Iterable<[Labels<L>, number]>,
   ) {
-    super(name, help, "counter", labelNames);
-    this.#collect = collect;
+    super(name, help, "gauge", labelNames, collect);
   }
+}
 
-  protected samples(): string {
-    let out = "";
-    for (const [labels, value] of this.#collect())
-      out += `${this.name}${this.labelText(labels)} ${formatNumber(value)}\n`;
-    return out;
+/** A counter whose totals are read when scraped (e.g. plugin restarts, kept by the plugin hosts). */
+export class CollectedCounter<L extends string = never> extends CollectedFamily<L> {
+  constructor(
+    name: string,
+    help: string,
+    labelNames: readonly L[],
+    collect: () => Iterable<[Labels<L>, number]>,
+  ) {
+    super(name, help, "counter", labelNames, collect);
   }
 }
 
