@@ -134,7 +134,9 @@ export class PluginHost {
    */
   async shutdown(): Promise<void> {
     this.#closed = true;
-    const instance = this.#instance ?? (await this.#starting?.catch(() => undefined));
+    // A restart in flight is the process to stop (the dead instance has nothing left to shut down).
+    const starting = this.#starting;
+    const instance = starting ? await starting.catch(() => undefined) : this.#instance;
     if (!instance || instance.death) return;
     const controller = createClient(GRPCController, instance.channel);
     await controller.shutdown({}, { timeoutMs: PLUGIN_GRACE_MS }).catch(() => undefined);
