@@ -8,13 +8,16 @@ import type { Config, RunnerConfig } from "../config/model.ts";
 import { formatProblem } from "../config/problems.ts";
 import { DroverError, ExitStatus } from "../errors.ts";
 import { adHocJob } from "../job/adhoc.ts";
-import { JobService } from "../job/job-service.ts";
+import type { JobService } from "../job/job-service.ts";
 import type { Job } from "../job/model.ts";
 import { parseJob } from "../job/parse.ts";
 import { exitStatusForResult, type JobResult } from "../job/result.ts";
 import { formatDuration, JobLog } from "../log/job-log.ts";
 import { createLogger } from "../log/logger.ts";
 import { stdoutSink } from "../log/sinks.ts";
+import { discardLaunch, launchPlugin } from "../plugin/launch.ts";
+import { executorPluginSpec } from "../plugin/resolve.ts";
+import { killAllChildren } from "../process/child.ts";
 import { parseArgs } from "./args.ts";
 import { trapStopSignals } from "./signals.ts";
 import { usageError } from "./usage.ts";
@@ -49,10 +52,7 @@ export async function execCommand(
     args.rest !== undefined
       ? [adHocJob(args.rest, { cwd: process.cwd(), id: String(Date.now() % 1_000_000_000) })]
       : args.positionals.map((file) => parseJob(readJobFile(file), file));
-  const service = new JobService(config, logger);
-  const color = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
-  const sink = stdoutSink();
-  const several = jobs.length > 1;
+  let started: JobService | undefined;
   const signals = trapStopSignals(
     () =>
       process.stderr.write(
@@ -60,9 +60,29 @@ export async function execCommand(
       ),
     () => {
       process.stderr.write("\ndrover: aborting\n");
-      service.kill();
+      if (started) started.kill();
+      else killAllChildren();
     },
   );
+
+  // The executor plugin starts now, before the job engine and the gRPC stack are loaded: the
+  // plugin's start-up (its own process, loading its own modules) runs on another CPU while this one
+  // loads ours, instead of after it (scripts/bench b; docs/performance.md).
+  const spec = executorPluginSpec(runner);
+  const launching = launchPlugin(spec, { logger, handshakeTimeoutMs: config.pluginHandshakeTimeoutMs });
+  let service: JobService;
+  try {
+    service = new (await import("../job/job-service.ts")).JobService(config, logger);
+    service.adoptExecutor(runner, spec, launching);
+  } catch (err) {
+    signals.dispose();
+    await discardLaunch(launching);
+    throw err;
+  }
+  started = service;
+  const color = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
+  const sink = stdoutSink();
+  const several = jobs.length > 1;
 
   const results: JobResult[] = [];
   try {

@@ -6,6 +6,7 @@
 import type { Config, RunnerConfig } from "../config/model.ts";
 import type { JobLog } from "../log/job-log.ts";
 import type { Logger } from "../log/logger.ts";
+import type { LaunchedPlugin } from "../plugin/launch.ts";
 import { PluginPool } from "../plugin/pool.ts";
 import { executorPluginSpec, lifecyclePluginSpecs } from "../plugin/resolve.ts";
 import { checkPluginSettings } from "../plugin/settings-schema.ts";
@@ -66,6 +67,15 @@ export class JobService {
       };
       return { name: spec.name, client, settingsJson, calls };
     });
+  }
+
+  /**
+   * Hands over `runner`'s executor plugin, launched before this service existed (see
+   * PluginHost.adopt): its jobs use that process.
+   */
+  adoptExecutor(runner: RunnerConfig, spec: PluginSpec, launching: Promise<LaunchedPlugin>): void {
+    this.#executors.set(runner.name, spec);
+    this.pool.host(spec).adopt(launching);
   }
 
   async run(job: Job, runner: RunnerConfig, options: RunOptions): Promise<JobResult> {

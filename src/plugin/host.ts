@@ -175,16 +175,38 @@ export class PluginHost {
     return this.#starting;
   }
 
-  async #launch(): Promise<Instance> {
+  /**
+   * Takes over a launch that started before this host existed: `drover exec` starts its executor
+   * plugin before it loads the gRPC stack and the job engine, so that the plugin's start-up and the
+   * core's overlap (SPEC §11; scripts/bench b). The first call connects to it; a failed launch is
+   * that call's error, exactly as if the call had started the plugin.
+   */
+  adopt(launching: Promise<LaunchedPlugin>): void {
+    if (this.#instance || this.#starting || this.#closed) {
+      throw new Error(`plugin "${this.spec.name}": adopt() needs a host that has not started`);
+    }
+    this.#starting = this.#connect(launching, performance.now()).finally(() => {
+      this.#starting = undefined;
+    });
+    // Nobody may ask before it fails (a job that fails earlier): shutdown() and the next call see it.
+    this.#starting.catch(() => undefined);
+  }
+
+  #launch(): Promise<Instance> {
     if (this.#instance) {
       this.#restarts++;
       this.#logger.warn({ restarts: this.#restarts }, "restarting plugin after it died");
     }
     const started = performance.now();
-    const launched = await launchPlugin(this.spec, {
-      logger: this.#rootLogger,
-      handshakeTimeoutMs: this.#handshakeTimeoutMs,
-    });
+    return this.#connect(
+      launchPlugin(this.spec, { logger: this.#rootLogger, handshakeTimeoutMs: this.#handshakeTimeoutMs }),
+      started,
+    );
+  }
+
+  /** Connects to a launched plugin: channel, health check, GetInfo; kills it when those fail. */
+  async #connect(launching: Promise<LaunchedPlugin>, started: number): Promise<Instance> {
+    const launched = await launching;
     const channel = new grpc.Client(
       grpcTarget(launched.handshake.address),
       grpc.credentials.createInsecure(),

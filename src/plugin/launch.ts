@@ -122,6 +122,18 @@ export async function launchPlugin(
   return { child, handshake: parsed.handshake, socketDir, tag, stderrTail: () => stderr.tail() };
 }
 
+/**
+ * Stops a plugin launched but never handed to a host (the command failed in between): SIGKILL, its
+ * exit awaited, its socket dir removed. A launch that failed has cleaned up after itself already.
+ */
+export async function discardLaunch(launching: Promise<LaunchedPlugin>): Promise<void> {
+  const launched = await launching.catch(() => undefined);
+  if (!launched) return;
+  launched.child.kill();
+  await launched.child.exited;
+  rmSync(launched.socketDir, { recursive: true, force: true });
+}
+
 function launchError(spec: PluginSpec, message: string, stderrTail?: string): DroverError {
   return new DroverError("plugin_launch", message, {
     plugin: spec.name,
