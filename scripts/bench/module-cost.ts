@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { BUN, compare, ms, ROOT, scratch, spread, timeCommand } from "./harness.ts";
 import { BUILD_FLAGS, compileHello } from "./startup.ts";
 
-const MODULES = ["@grpc/grpc-js", "execa", "pino", "@bufbuild/protobuf", "ajv", "smol-toml"];
+const MODULES = ["@grpc/grpc-js", "pino", "@bufbuild/protobuf", "ajv", "smol-toml"];
 const COUNTS = { warmups: 2, runs: 21 };
 
 function compileImport(dir: string, module: string): string {

@@ -68,7 +68,7 @@ export async function stageRpc(ctx: BenchContext): Promise<Row> {
       for (let i = 0; i < CALLS; i++) await one();
       return (performance.now() - started) / CALLS;
     };
-    // The floor spawns bash exactly as the shell plugin does (src/process/child.ts: execa, own
+    // The floor spawns bash exactly as the shell plugin does (src/process/child.ts: its own
     // process group, scrubbed env, piped output), so the difference is the RPC path alone.
     const viaChild = async (): Promise<void> => {
       const child = startChild({

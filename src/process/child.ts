@@ -14,10 +14,17 @@
  *    too, so that the stage ends instead of waiting for it (test/e2e/faults/driver-faults.test.ts,
  *    "a background child in its own session").
  *
- * After execa's lib/terminate/kill.js and timeout.js, with process groups added.
+ * The escalation follows execa's lib/terminate/kill.js and timeout.js, with process groups added.
+ * The spawn itself is node:child_process, not execa (SPEC's stack names execa): drover uses none of
+ * what execa adds over it (buffering, piping, shell, npm paths, its promise) and has to own groups,
+ * escalation, tags and scrubbing itself anyway, while execa costs every drover process 8 ms of
+ * start-up and every spawn about 0.3 ms (scripts/bench/module-cost.ts; docs/performance.md, "the
+ * spawn path"). A one-shot job starts two drover processes and up to a dozen children on its
+ * serial path: that is what decided it.
  */
+import { type ChildProcess, spawn } from "node:child_process";
+import { statSync } from "node:fs";
 import { Readable, type Writable } from "node:stream";
-import { execa } from "execa";
 import { DroverError } from "../errors.ts";
 import { type Env, PROCESS_TAG_ENV, scrubEnv } from "./env.ts";
 import { sweepTaggedProcesses } from "./sweep.ts";
@@ -106,39 +113,29 @@ export function startChild(options: ChildOptions): Child {
   Object.assign(env, options.protocolEnv);
   const tag = options.tag ?? `${processTag()}/${++childCount}`;
   env[PROCESS_TAG_ENV] = tag;
-  let subprocess: Subprocess;
+  let subprocess: ChildProcess;
   try {
     subprocess = startProcess(options, env);
   } catch (err) {
-    // Under Bun, a spawn that fails at once (E2BIG: an environment too large for execve) makes execa
-    // throw a TypeError of its own instead of reporting a failed start (faults suite,
-    // bad-input.test.ts "10 MiB of variables"): report it like any start failure.
+    // A spawn that fails at once throws instead of reporting a failed start (under Bun: E2BIG, an
+    // environment too large for execve; faults suite, bad-input.test.ts "10 MiB of variables"):
+    // report it like any start failure.
     return notStarted(options, env, err, started);
   }
   return supervise(subprocess, options, tag, started);
 }
 
-type Subprocess = ReturnType<typeof startProcess>;
-
-function startProcess(options: ChildOptions, env: Env) {
-  return execa(options.command, options.args ?? [], {
+function startProcess(options: ChildOptions, env: Env): ChildProcess {
+  return spawn(options.command, options.args ?? [], {
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
     env,
-    extendEnv: false,
     detached: true,
-    cleanup: false,
-    buffer: false,
-    reject: false,
-    stdin: options.stdin ?? "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-    encoding: "buffer",
-    stripFinalNewline: false,
+    stdio: [options.stdin ?? "ignore", "pipe", "pipe"],
     windowsHide: true,
   });
 }
 
-function supervise(subprocess: Subprocess, options: ChildOptions, tag: string, started: number): Child {
+function supervise(subprocess: ChildProcess, options: ChildOptions, tag: string, started: number): Child {
   const pid = subprocess.pid;
   if (pid !== undefined) liveGroups.add(pid);
 
@@ -186,32 +183,24 @@ function supervise(subprocess: Subprocess, options: ChildOptions, tag: string, s
     subprocess.once("exit", (code, signal) => {
       exited = true;
       if (pid !== undefined) signalGroup(pid, "SIGKILL");
-      sweepPipeHolders(
-        subprocess.stdout as unknown as Readable,
-        subprocess.stderr as unknown as Readable,
-        tag,
-      );
+      sweepPipeHolders(subprocess.stdout, subprocess.stderr, tag);
       resolve({ exitCode: code ?? undefined, signal: signal ?? undefined, startError: undefined });
     });
-    subprocess.then((result) => {
+    // 'error' after a successful start (a failed kill) changes nothing: 'exit' still comes. Without
+    // a pid, the process never started (ENOENT, EACCES, a missing cwd): its pipes never end, so
+    // close them for whoever reads them.
+    subprocess.once("error", (err: NodeJS.ErrnoException) => {
+      if (pid !== undefined) return;
       exited = true;
-      if (pid !== undefined) signalGroup(pid, "SIGKILL");
-      const neverRan =
-        pid === undefined || (result.failed && result.exitCode === undefined && result.signal === undefined);
-      // A process that never started has pipes that never end: close them for whoever reads them.
-      if (neverRan) {
-        subprocess.stdout?.destroy();
-        subprocess.stderr?.destroy();
-      }
+      subprocess.stdout?.destroy();
+      subprocess.stderr?.destroy();
       resolve({
-        exitCode: result.exitCode,
-        signal: result.signal,
-        startError: neverRan
-          ? new DroverError(
-              "process",
-              `could not start ${options.name}: ${startFailure(result, options.command)}`,
-            )
-          : undefined,
+        exitCode: undefined,
+        signal: undefined,
+        startError: new DroverError(
+          "process",
+          `could not start ${options.name}: ${startFailure(err, options)}`,
+        ),
       });
     });
   });
@@ -232,9 +221,9 @@ function supervise(subprocess: Subprocess, options: ChildOptions, tag: string, s
 
   return {
     pid,
-    stdout: subprocess.stdout as unknown as Readable,
-    stderr: subprocess.stderr as unknown as Readable,
-    stdin: (subprocess.stdin as unknown as Writable | null) ?? null,
+    stdout: subprocess.stdout as Readable,
+    stderr: subprocess.stderr as Readable,
+    stdin: subprocess.stdin ?? null,
     exited: exitedPromise,
     stop,
     kill,
@@ -289,7 +278,8 @@ function spawnFailure(options: ChildOptions, env: Env, err: unknown): string {
   if (total > 1024 * 1024) {
     return `its environment and arguments take ${kib(total)}; the system allows about 2 MiB in all (E2BIG)`;
   }
-  return err instanceof Error ? err.message : String(err);
+  // Under Bun, the other failures of posix_spawn can throw here too (ENOEXEC: no #! line).
+  return err instanceof Error ? startFailure(err, options) : String(err);
 }
 
 /**
@@ -306,20 +296,29 @@ function sweepPipeHolders(stdout: Readable | null, stderr: Readable | null, tag:
   setTimeout(look, PIPE_HOLD_MS).unref();
 }
 
-/** Why a spawn failed, in one line ("no such file", "permission denied") rather than execa's paragraph. */
-function startFailure(
-  result: { code?: string | undefined; shortMessage?: string | undefined; message?: string | undefined },
-  command: string,
-): string {
-  switch (result.code) {
+/** Why a spawn failed, in one line ("no such file", "permission denied"). */
+function startFailure(err: NodeJS.ErrnoException, options: ChildOptions): string {
+  const command = JSON.stringify(options.command);
+  switch (err.code) {
     case "ENOENT":
-      return `${JSON.stringify(command)} does not exist (or its interpreter does not)`;
+      if (options.cwd !== undefined && !isDirectory(options.cwd)) {
+        return `its working directory ${JSON.stringify(options.cwd)} does not exist`;
+      }
+      return `${command} does not exist (or its interpreter does not)`;
     case "EACCES":
-      return `${JSON.stringify(command)} is not executable (permission denied)`;
+      return `${command} is not executable (permission denied)`;
     case "ENOEXEC":
-      return `${JSON.stringify(command)} is not an executable format (missing #! line?)`;
+      return `${command} is not an executable format (missing #! line?)`;
     default:
-      return (result.shortMessage ?? result.message ?? "unknown error").split("\n")[0] ?? "unknown error";
+      return (err.message || "unknown error").split("\n")[0] ?? "unknown error";
+  }
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
   }
 }
 
