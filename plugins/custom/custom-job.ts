@@ -84,6 +84,6 @@ export class CustomJob {
   async dispose(): Promise<void> {
     for (const child of this.#running) child.stop("shutdown");
     await this.idle();
-    removeJobDir(this.dir);
+    await removeJobDir(this.dir);
   }
 }

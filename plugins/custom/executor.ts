@@ -31,6 +31,8 @@ type JobConfigInit = MessageInitShape<typeof JobConfigSchema>;
 
 export function customExecutor(version: string): ExecutorPlugin {
   const jobs = new Map<string, CustomJob>();
+  /** Temp dirs of cleaned-up jobs still being removed. */
+  const disposals = new Set<Promise<void>>();
 
   return {
     info: { name: "custom", version, capabilities: ["cancel"] },
@@ -143,7 +145,18 @@ export function customExecutor(version: string): ExecutorPlugin {
           });
           yield stageResult(outcome.result);
         } finally {
-          await job.dispose();
+          // The driver processes are gone (job.call waited for them); the temp dir goes after the
+          // answer, so that the core's job does not wait for the file system. shutdown() waits.
+          const disposal = job
+            .dispose()
+            .catch((err: unknown) => {
+              // drover forwards a plugin's stderr to its log (and removes the dir once this exits).
+              process.stderr.write(
+                `could not remove ${job.dir.path}: ${DroverError.from(err).shortMessage}\n`,
+              );
+            })
+            .finally(() => disposals.delete(disposal));
+          disposals.add(disposal);
         }
       },
     },
@@ -151,7 +164,7 @@ export function customExecutor(version: string): ExecutorPlugin {
     async shutdown() {
       const all = [...jobs.values()];
       jobs.clear();
-      await Promise.all(all.map((job) => job.dispose()));
+      await Promise.all([...all.map((job) => job.dispose()), ...disposals]);
     },
   };
 }

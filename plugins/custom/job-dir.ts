@@ -5,6 +5,7 @@
  * driver writes `BUILD_EXIT_CODE_FILE`. Created by Configure, removed by Cleanup.
  */
 import { closeSync, constants, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { ownedTempDir } from "../../src/process/stale-dirs.ts";
 
@@ -66,6 +67,7 @@ export function readBuildExitCodeFile(dir: JobDir): string | undefined {
   }
 }
 
-export function removeJobDir(dir: JobDir): void {
-  rmSync(dir.path, { recursive: true, force: true });
+/** Removes the dir off the event loop (a job dir's removal took ~3 ms of a warm job's 50: bench e). */
+export function removeJobDir(dir: JobDir): Promise<void> {
+  return rm(dir.path, { recursive: true, force: true });
 }
