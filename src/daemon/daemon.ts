@@ -26,6 +26,7 @@ import { DaemonMetrics } from "../metrics/daemon-metrics.ts";
 import { type MetricsServer, startMetricsServer } from "../metrics/server.ts";
 import { runCoordinatorJob } from "./coordinator-job.ts";
 import { ConcurrencyGate } from "./gate.ts";
+import { IdleCollector } from "./idle-gc.ts";
 import { isPolled, type PolledRunner, pollerKey, RunnerPoller } from "./poller.ts";
 import { type DaemonSignal, trapDaemonSignals } from "./signals.ts";
 
@@ -62,6 +63,7 @@ export class Daemon {
   readonly #metrics: DaemonMetrics;
   #metricsServer: MetricsServer | undefined;
   #mode: Mode = "running";
+  readonly #idleGc = new IdleCollector();
   readonly #interrupt = new AbortController();
   readonly #force = new AbortController();
   #reloading: Promise<void> = Promise.resolve();
@@ -102,6 +104,7 @@ export class Daemon {
     } finally {
       untrap();
       clearTimeout(this.#shutdownTimer);
+      this.#idleGc.dispose();
       await this.#metricsServer?.close();
       await this.#shutdownServices();
     }
@@ -181,6 +184,7 @@ export class Daemon {
   #onJob(received: ReceivedJob, runner: PolledRunner, http: CoordinatorHttp, release: () => void): void {
     const generation = this.#generation;
     generation.active++;
+    this.#idleGc.busy();
     const job = runCoordinatorJob({
       received,
       runner,
@@ -196,6 +200,7 @@ export class Daemon {
         release();
         generation.active--;
         this.#jobs.delete(job);
+        if (this.#jobs.size === 0) this.#idleGc.idle();
         if (generation.retired && generation.active === 0) void this.#retire(generation);
         this.#wake();
       });
