@@ -242,15 +242,24 @@ export class PluginHost {
       ),
     );
     try {
-      const health = this.#tracked(Health, instance);
-      const answer = await health.check({ service: HEALTH_SERVICE_NAME }, { timeoutMs: STARTUP_CALL_MS });
-      if (answer.status !== HealthCheckResponse_ServingStatus.SERVING) {
+      // Both at once: one round trip less on the serial path of every one-shot job. The health
+      // check's answer speaks first when both fail.
+      const [health, info] = await Promise.allSettled([
+        this.#tracked(Health, instance).check(
+          { service: HEALTH_SERVICE_NAME },
+          { timeoutMs: STARTUP_CALL_MS },
+        ),
+        this.#tracked(PluginInfo, instance).getInfo({}, { timeoutMs: STARTUP_CALL_MS }),
+      ]);
+      if (health.status === "rejected") throw health.reason;
+      if (health.value.status !== HealthCheckResponse_ServingStatus.SERVING) {
         throw new DroverError(
           "plugin_launch",
-          `plugin "${this.spec.name}" reports health status ${HealthCheckResponse_ServingStatus[answer.status]}, not SERVING`,
+          `plugin "${this.spec.name}" reports health status ${HealthCheckResponse_ServingStatus[health.value.status]}, not SERVING`,
         );
       }
-      instance.info = await this.#tracked(PluginInfo, instance).getInfo({}, { timeoutMs: STARTUP_CALL_MS });
+      if (info.status === "rejected") throw info.reason;
+      instance.info = info.value;
     } catch (err) {
       instance.stopping = true;
       launched.child.kill();
