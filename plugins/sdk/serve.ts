@@ -76,6 +76,9 @@ export async function serve(options: ServeOptions): Promise<void> {
   const server = new grpc.Server({
     "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
     "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
+    // Channelz (grpc-js's call statistics, for a channelz service nobody here serves) costs every
+    // call: off, as in the core's channel (scripts/bench d).
+    "grpc.enable_channelz": 0,
   });
   let shuttingDown: Promise<void> | undefined;
   const shutdown = (): Promise<void> => {

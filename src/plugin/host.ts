@@ -215,6 +215,8 @@ export class PluginHost {
         "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
         // One plugin, one connection: never retry onto a plugin that died; we restart it ourselves.
         "grpc.enable_retries": 0,
+        // Channelz keeps statistics of every call for a debugging service drover does not serve.
+        "grpc.enable_channelz": 0,
         // Job output streams from the plugin at hundreds of MB/s on one local connection: HTTP/2's
         // default 64 KiB window halves that (scripts/bench f: 162 → 332 MB/s with 16 MiB). Memory
         // stays bounded: the window is per connection, and the log consumer applies back-pressure.

@@ -17,6 +17,7 @@ import {
 } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import * as grpc from "@grpc/grpc-js";
+import { encodeOutputEvent, hasOutputEvent } from "./output-event-encoding.ts";
 
 type UnaryMethod = { methodKind: "unary"; input: DescMessage; output: DescMessage };
 type StreamMethod = { methodKind: "server_streaming"; input: DescMessage; output: DescMessage };
@@ -93,8 +94,10 @@ export function grpcDefinition(service: GenService<GenServiceMethods>): grpc.Ser
       requestSerialize: (value: unknown) =>
         toBuffer(toBinary(method.input, value as MessageShape<DescMessage>)),
       requestDeserialize: (bytes: Buffer) => fromBinary(method.input, bytes),
-      responseSerialize: (value: unknown) =>
-        toBuffer(toBinary(method.output, value as MessageShape<DescMessage>)),
+      responseSerialize: hasOutputEvent(method.output)
+        ? (value: unknown) =>
+            encodeOutputEvent(value) ?? toBuffer(toBinary(method.output, value as MessageShape<DescMessage>))
+        : (value: unknown) => toBuffer(toBinary(method.output, value as MessageShape<DescMessage>)),
       responseDeserialize: (bytes: Buffer) => fromBinary(method.output, bytes),
       originalName: method.name,
     };

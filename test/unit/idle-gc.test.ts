@@ -37,5 +37,4 @@ describe("IdleCollector", () => {
     await wait(40);
     expect(collections).toBe(0);
   });
-
 });
