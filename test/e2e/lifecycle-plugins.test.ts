@@ -3,7 +3,7 @@
  * SDK, receives JobStarted and JobCompleted for every job, with the job's result.
  */
 import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   cleanEnv,
@@ -96,19 +96,26 @@ describe("[[hooks.plugins]]", () => {
     await expectNoLeftovers(mark.entry);
   });
 
-  test("a lifecycle plugin that is missing is a configuration error; nothing runs", async () => {
+  test("a lifecycle plugin that is missing is a configuration error; nothing runs, nothing is left", async () => {
     using dir = tempDir();
+    const mark = marker();
+    const tmp = join(dir.path, "tmp");
+    mkdirSync(tmp);
     const config = dir.file(
       "config.toml",
       `[[hooks.plugins]]\n  path = "${join(dir.path, "missing-plugin")}"\n`,
     );
     const result = await drover(["exec", "--config", config, "--", "echo never"], {
       cwd: dir.path,
-      env: cleanEnv(dir.path),
+      env: cleanEnv(dir.path, { [mark.name]: mark.value, TMPDIR: tmp }),
     });
     expect(result.stderr).toContain('missing-plugin" does not exist');
     expect(result.stdout).toBe("");
     expect(result.exitCode).toBe(78);
+    // drover exec starts the executor plugin before it reads the hooks: that early launch is
+    // stopped, and its socket dir removed, when the configuration turns out bad.
+    await expectNoLeftovers(mark.entry);
+    expect(readdirSync(tmp)).toEqual([]);
   });
 
   test("a lifecycle plugin that dies before its handshake fails the job and says why", async () => {
