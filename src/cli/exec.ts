@@ -52,6 +52,7 @@ export async function execCommand(
     args.rest !== undefined
       ? [adHocJob(args.rest, { cwd: process.cwd(), id: String(Date.now() % 1_000_000_000) })]
       : args.positionals.map((file) => parseJob(readJobFile(file), file));
+  const spec = executorPluginSpec(runner);
   let started: JobService | undefined;
   const signals = trapStopSignals(
     () =>
@@ -68,8 +69,10 @@ export async function execCommand(
   // The executor plugin starts now, before the job engine and the gRPC stack are loaded: the
   // plugin's start-up (its own process, loading its own modules) runs on another CPU while this one
   // loads ours, instead of after it (scripts/bench b; docs/performance.md).
-  const spec = executorPluginSpec(runner);
   const launching = launchPlugin(spec, { logger, handshakeTimeoutMs: config.pluginHandshakeTimeoutMs });
+  // A launch that fails (a plugin refused by its checks, a broken handshake) is the first job's
+  // error, through PluginHost.adopt; until it is adopted, nothing else awaits it.
+  launching.catch(() => undefined);
   let service: JobService;
   try {
     service = new (await import("../job/job-service.ts")).JobService(config, logger);
