@@ -33,6 +33,8 @@ export function customExecutor(version: string): ExecutorPlugin {
   const jobs = new Map<string, CustomJob>();
   /** Temp dirs of cleaned-up jobs still being removed. */
   const disposals = new Set<Promise<void>>();
+  /** shutdown() has begun. */
+  let closing = false;
 
   return {
     info: { name: "custom", version, capabilities: ["cancel"] },
@@ -146,7 +148,9 @@ export function customExecutor(version: string): ExecutorPlugin {
           yield stageResult(outcome.result);
         } finally {
           // The driver processes are gone (job.call waited for them); the temp dir goes after the
-          // answer, so that the core's job does not wait for the file system. shutdown() waits.
+          // answer, so that the core's job does not wait for the file system. shutdown() waits
+          // for those under way; once it has begun, this call removes the dir before it ends, so
+          // that the server's drain (which waits for calls in flight) covers it.
           const disposal = job
             .dispose()
             .catch((err: unknown) => {
@@ -157,11 +161,13 @@ export function customExecutor(version: string): ExecutorPlugin {
             })
             .finally(() => disposals.delete(disposal));
           disposals.add(disposal);
+          if (closing) await disposal;
         }
       },
     },
 
     async shutdown() {
+      closing = true;
       const all = [...jobs.values()];
       jobs.clear();
       await Promise.all([...all.map((job) => job.dispose()), ...disposals]);

@@ -78,11 +78,15 @@ export async function execCommand(
     service = new (await import("../job/job-service.ts")).JobService(config, logger);
     service.adoptExecutor(runner, spec, launching);
   } catch (err) {
-    signals.dispose();
+    // The plugin goes at once, not after its handshake; Ctrl-C stays trapped until it is gone.
+    killAllChildren();
     await discardLaunch(launching);
+    signals.dispose();
     throw err;
   }
   started = service;
+  // A second Ctrl-C while the engine was loading killed the plugin: no job may start another.
+  if (signals.abort.aborted) service.kill();
   const color = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
   const sink = stdoutSink();
   const several = jobs.length > 1;

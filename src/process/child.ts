@@ -189,7 +189,7 @@ function supervise(subprocess: ChildProcess, options: ChildOptions, tag: string,
     // 'error' after a successful start (a failed kill) changes nothing: 'exit' still comes. Without
     // a pid, the process never started (ENOENT, EACCES, a missing cwd): its pipes never end, so
     // close them for whoever reads them.
-    subprocess.once("error", (err: NodeJS.ErrnoException) => {
+    subprocess.on("error", (err: NodeJS.ErrnoException) => {
       if (pid !== undefined) return;
       exited = true;
       subprocess.stdout?.destroy();
