@@ -24,6 +24,7 @@ import { launchPlugin } from "../../src/plugin/launch.ts";
 import { PLUGIN_MODE_COMMAND, pluginSpec } from "../../src/plugin/spec.ts";
 import type { BenchContext } from "./context.ts";
 import { compare, ms, type Row, ratio, type Stats, spread, stats, timeCommand } from "./harness.ts";
+import { jobJson, toml, writeJob } from "./jobs.ts";
 
 const TARGET_RATIO = 1.5;
 /** SPEC §6, a plain job; the traced run says what drover really runs, this is only for the note. */
@@ -67,8 +68,8 @@ export async function customOverhead(ctx: BenchContext): Promise<Row[]> {
     runnerToml("traced", tracing, work),
   ];
   writeFileSync(config, `${runners.join("\n\n")}\n`);
-  const job = join(work, "job.json");
-  writeFileSync(job, `${JSON.stringify(plainJob(), null, 2)}\n`);
+  // A plain job: no sources to fetch, one `true` line.
+  const job = writeJob(work, "job", jobJson(4243, ["true"]));
   const exec = (runner: string) => ({
     argv: [ctx.drover, "exec", "--config", config, "--runner", runner, job],
     cwd: ctx.cwd,
@@ -203,7 +204,7 @@ async function warmPlugin(
 
 /** A `[[runners]]` section with the given drivers; the builds dir is the runner's, config_exec says nothing. */
 function runnerToml(name: string, driver: (name: (typeof DRIVERS)[number]) => string, work: string): string {
-  const s = JSON.stringify; // a JSON string is a valid TOML basic string
+  const s = toml;
   return [
     "[[runners]]",
     `  name = ${s(name)}`,
@@ -216,31 +217,6 @@ function runnerToml(name: string, driver: (name: (typeof DRIVERS)[number]) => st
     `    run_exec = ${s(driver("run"))}`,
     `    cleanup_exec = ${s(driver("cleanup"))}`,
   ].join("\n");
-}
-
-/** A plain job in GitLab's job JSON: no sources to fetch, one `true` line. */
-function plainJob() {
-  const zeros = "0".repeat(40);
-  return {
-    id: 4243,
-    token: "bench-job-token-7d1e0b5c",
-    job_info: { name: "bench", stage: "test", project_id: 1, project_name: "bench" },
-    git_info: {
-      repo_url: "https://gitlab.invalid/bench/bench.git",
-      ref: "main",
-      sha: zeros,
-      before_sha: zeros,
-      ref_type: "branch",
-      refspecs: [],
-      depth: 0,
-    },
-    runner_info: { timeout: 600 },
-    variables: [
-      { key: "CI_PROJECT_PATH", value: "bench/bench", public: true },
-      { key: "GIT_STRATEGY", value: "none", public: true },
-    ],
-    steps: [{ name: "script", script: ["true"], timeout: 600, when: "on_success", allow_failure: false }],
-  };
 }
 
 function writeExecutable(path: string, text: string): void {

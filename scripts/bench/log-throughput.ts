@@ -29,6 +29,7 @@ import { PLUGIN_MODE_COMMAND, pluginSpec } from "../../src/plugin/spec.ts";
 import { startChild } from "../../src/process/child.ts";
 import { createClient } from "../../src/protocol/grpc-service.ts";
 import { grpcTarget } from "../../src/protocol/handshake.ts";
+import { configureBenchJob } from "./configure.ts";
 import type { BenchContext } from "./context.ts";
 import { compare, type Row, type Stats, stats, timed } from "./harness.ts";
 import { jobJson, toml, writeJob } from "./jobs.ts";
@@ -316,18 +317,7 @@ async function streamThrough(
   try {
     const executor = createClient(Executor, channel);
     const jobId = `bench-log-${window ?? "default"}`;
-    for await (const e of executor.configure({
-      job: {
-        jobId,
-        jobName: "bench",
-        jobJson: new TextEncoder().encode("{}"),
-        runnerName: "bench",
-        runnerSettingsJson: "{}",
-      },
-    })) {
-      if (e.event.case === "result" && e.event.value.status?.kind !== ResultKind.SUCCESS)
-        throw new Error(`Configure failed: ${e.event.value.status?.message}`);
-    }
+    await configureBenchJob(executor, jobId);
     let streamed = 0;
     let events = 0;
     const pluginBefore = readProc(pluginPid ?? -1)?.cpuMs ?? 0;

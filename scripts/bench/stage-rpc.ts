@@ -17,6 +17,7 @@ import { PLUGIN_MODE_COMMAND, pluginSpec } from "../../src/plugin/spec.ts";
 import { startChild } from "../../src/process/child.ts";
 import { createClient } from "../../src/protocol/grpc-service.ts";
 import { grpcTarget, HEALTH_SERVICE_NAME } from "../../src/protocol/handshake.ts";
+import { configureBenchJob } from "./configure.ts";
 import type { BenchContext } from "./context.ts";
 import { compare, ms, type Row, spread, stats, timeCommand } from "./harness.ts";
 
@@ -50,18 +51,7 @@ export async function stageRpc(ctx: BenchContext): Promise<Row> {
   writeFileSync(script, "true\n", { mode: 0o700 });
   try {
     const executor = await host.executor();
-    for await (const e of executor.configure({
-      job: {
-        jobId: JOB_ID,
-        jobName: "bench",
-        jobJson: new TextEncoder().encode("{}"),
-        runnerName: "bench",
-        runnerSettingsJson: "{}",
-      },
-    })) {
-      if (e.event.case === "result" && e.event.value.status?.kind !== ResultKind.SUCCESS)
-        throw new Error(`Configure failed: ${e.event.value.status?.message}`);
-    }
+    await configureBenchJob(executor, JOB_ID);
 
     const perCall = async (one: () => Promise<void> | void): Promise<number> => {
       const started = performance.now();
