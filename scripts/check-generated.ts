@@ -1,5 +1,5 @@
 /**
- * CI check: src/gen is exactly what `buf generate` makes from proto/ (after protobuf-es'
+ * CI check: kernel/gen is exactly what `buf generate` makes from proto/ (after protobuf-es'
  * scripts/gh-diffcheck.js). Regenerates in place, then asks git whether anything changed.
  */
 import { join } from "node:path";
@@ -19,9 +19,9 @@ function run(cmd: string[]): string {
 
 run([join(bin, "buf"), "lint"]);
 run([join(bin, "buf"), "generate"]);
-const changed = run(["git", "status", "--porcelain", "--", "src/gen"]).trim();
+const changed = run(["git", "status", "--porcelain", "--", "kernel/gen"]).trim();
 if (changed) {
-  console.error(`src/gen is stale: run "npm run gen" and commit the result.\n${changed}`);
+  console.error(`kernel/gen is stale: run "npm run gen" and commit the result.\n${changed}`);
   process.exit(1);
 }
-console.error("src/gen is current");
+console.error("kernel/gen is current");

@@ -4,9 +4,11 @@
  * and plugin mode load only what they use (start-up time, SPEC §11).
  */
 
+import { DroverError } from "../kernel/errors.ts";
+import { builtinPlugin } from "../plugins/catalog.ts";
 import { takeLogLevel } from "./cli/args.ts";
 import { USAGE, usageError } from "./cli/usage.ts";
-import { DroverError, ExitStatus, exitStatusForError } from "./errors.ts";
+import { ExitStatus, exitStatusForError } from "./exit-status.ts";
 import { PLUGIN_MODE_COMMAND } from "./plugin/spec.ts";
 import { VERSION, versionLine } from "./version.ts";
 
@@ -43,19 +45,10 @@ async function main(rawArgv: string[]): Promise<number> {
 
 /** Plugin mode: serve until drover stops us; the SDK exits the process itself. */
 async function runBuiltinPlugin(name: string | undefined): Promise<number> {
-  switch (name) {
-    case "shell":
-      await (await import("../plugins/shell/main.ts")).main(VERSION);
-      return new Promise<number>(() => {});
-    case "custom":
-      await (await import("../plugins/custom/main.ts")).main(VERSION);
-      return new Promise<number>(() => {});
-    case "script-hooks":
-      await (await import("../plugins/script-hooks/main.ts")).main(VERSION);
-      return new Promise<number>(() => {});
-    default:
-      throw usageError(`unknown built-in plugin ${JSON.stringify(name)}`);
-  }
+  const plugin = builtinPlugin(name);
+  if (plugin === undefined) throw usageError(`unknown built-in plugin ${JSON.stringify(name)}`);
+  await plugin.serve(VERSION);
+  return new Promise<number>(() => {});
 }
 
 function report(err: DroverError): void {

@@ -1,6 +1,7 @@
 /** drover's version and the line `drover --version` prints (SPEC §3). */
+
+import { APP_PROTOCOL_VERSIONS } from "../kernel/protocol/handshake.ts";
 import pkg from "../package.json" with { type: "json" };
-import { APP_PROTOCOL_VERSIONS } from "./protocol/handshake.ts";
 
 export const VERSION: string = pkg.version;
 

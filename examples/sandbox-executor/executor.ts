@@ -18,12 +18,18 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { isAbsolute, join } from "node:path";
-import type { MessageInitShape } from "@bufbuild/protobuf";
-import { type ExecutorPlugin, output, ResultKind, result } from "../../plugins/sdk/index.ts";
-import { mergeOutput } from "../../plugins/sdk/merge-output.ts";
-import { stageResultFor } from "../../plugins/shell/stage-result.ts";
-import type { ConfigureEventSchema } from "../../src/gen/drover/plugin/v1/executor_pb.ts";
-import { type Child, startChild } from "../../src/process/child.ts";
+import {
+  type Child,
+  type ConfigureEventSchema,
+  type ExecutorPlugin,
+  type MessageInitShape,
+  mergeOutput,
+  output,
+  ResultKind,
+  result,
+  stageResultFromExit,
+  startChild,
+} from "@drover/plugin-sdk";
 
 /** SIGTERM → SIGKILL grace for a cancelled stage. */
 const STAGE_GRACE_MS = 5_000;
@@ -145,7 +151,7 @@ export function sandboxExecutor(version: string): ExecutorPlugin {
           for await (const chunk of mergeOutput(child.stdout, child.stderr)) {
             yield output(chunk.stream, chunk.data);
           }
-          yield stageResultFor(await child.exited);
+          yield stageResultFromExit(await child.exited);
         } finally {
           // Reached on cancel too (drover went away mid-stream): the stage must stop before we forget it.
           child.stop("cancel");

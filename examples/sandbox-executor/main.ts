@@ -5,7 +5,7 @@
  *
  * and point a runner at it (`executor = "plugin"`, `[runners.plugin] path = "/abs/path"`).
  */
-import { serveExecutor } from "../../plugins/sdk/index.ts";
+import { serveExecutor } from "@drover/plugin-sdk";
 import { sandboxExecutor } from "./executor.ts";
 
 const VERSION = "0.1.0";

@@ -10,8 +10,7 @@
  * Build it into one executable: bun build --compile examples/telemetry-plugin/main.ts --outfile telemetry
  */
 import { appendFileSync } from "node:fs";
-import type { JobContext, JobOutcome } from "../../plugins/sdk/index.ts";
-import { ResultKind, result, serveLifecycle } from "../../plugins/sdk/index.ts";
+import { type JobContext, type JobOutcome, ResultKind, result, serveLifecycle } from "@drover/plugin-sdk";
 
 interface Settings {
   file: string;

@@ -9,10 +9,7 @@
  * `graceful_kill_timeout`.
  */
 
-import type { ServiceSpec } from "../../src/job/model.ts";
-import { parseJob } from "../../src/job/parse.ts";
-import type { Child } from "../../src/process/child.ts";
-import type { JobContext, OutputEvent, Variable } from "../sdk/index.ts";
+import type { Child, Image, JobContext, OutputEvent, Variable } from "@drover/plugin-sdk";
 import { callDriver, type DriverName, type DriverOutcome } from "./driver-call.ts";
 import { driverEnv } from "./driver-env.ts";
 import { createJobDir, type JobDir, removeJobDir } from "./job-dir.ts";
@@ -25,17 +22,16 @@ export class CustomJob {
   variables: readonly Variable[];
   /** config_exec's `job_env`, set unprefixed for every later call. */
   jobEnv: Record<string, string> = {};
-  readonly #image: string | undefined;
-  readonly #services: ServiceSpec[];
+  readonly #image: Image | undefined;
+  readonly #services: readonly Image[];
   readonly #running = new Set<Child>();
 
-  /** Reads the job payload and creates the temp dir with response.json; throws when either fails. */
+  /** Creates the temp dir with response.json; throws when that fails. */
   constructor(context: JobContext, settings: CustomSettings) {
-    const job = parseJob(new TextDecoder().decode(context.jobJson), "the job payload");
     this.settings = settings;
     this.variables = context.variables;
-    this.#image = job.image?.name || undefined;
-    this.#services = job.services;
+    this.#image = context.image;
+    this.#services = context.services;
     this.dir = createJobDir(context.jobJson);
   }
 

@@ -1,6 +1,6 @@
 /**
  * One call of a driver executable (config_exec, prepare_exec, run_exec or cleanup_exec): started
- * through src/process/child.ts in its own process group, in the job's temp dir, with the driver
+ * through kernel/process/child.ts in its own process group, in the job's temp dir, with the driver
  * environment; its output streamed back as it comes (never buffered until exit), except config_exec's
  * stdout, which is the JSON answer and is collected. Stopped on its own timeout or on cancel with
  * SIGTERM to the group → `graceful_kill_timeout` → SIGKILL → `force_kill_timeout` → give up.
@@ -11,9 +11,7 @@
  * const outcome = yield* callDriver({ name: "prepare_exec", command, args, ... });
  * yield result(outcome.result.kind, outcome.result.exitCode, outcome.result.message);
  */
-import { type Child, startChild } from "../../src/process/child.ts";
-import { type OutputEvent, output } from "../sdk/index.ts";
-import { mergeOutput } from "../sdk/merge-output.ts";
+import { type Child, mergeOutput, type OutputEvent, output, startChild } from "@drover/plugin-sdk";
 import { type DriverResult, interpretDriverExit } from "./exit-status.ts";
 import { forgetBuildExitCode, type JobDir, readBuildExitCodeFile } from "./job-dir.ts";
 

@@ -12,9 +12,7 @@
  *   5. CUSTOM_ENV_CI_JOB_IMAGE (the expanded image name, when the job has an image) and
  *      CUSTOM_ENV_CI_JOB_SERVICES (a JSON array, `[]` when the job has no services).
  */
-import type { ServiceSpec } from "../../src/job/model.ts";
-import { expandAll, expandVariables, variableTable } from "../../src/job/variables.ts";
-import type { Variable } from "../sdk/index.ts";
+import { expandAll, expandVariables, type Image, type Variable, variableTable } from "@drover/plugin-sdk";
 import { BUILD_FAILURE_EXIT_CODE, SYSTEM_FAILURE_EXIT_CODE } from "./exit-status.ts";
 import type { JobDir } from "./job-dir.ts";
 
@@ -25,8 +23,8 @@ export interface DriverEnvInput {
   dir: JobDir;
   jobEnv: Record<string, string>;
   variables: readonly JobVariable[];
-  image: string | undefined;
-  services: readonly ServiceSpec[];
+  image: Image | undefined;
+  services: readonly Image[];
 }
 
 export function driverEnv(input: DriverEnvInput): Record<string, string> {
@@ -46,7 +44,7 @@ export function driverEnv(input: DriverEnvInput): Record<string, string> {
   const variables = expandAll(input.variables.map(asJobVariable));
   for (const v of variables) set(`CUSTOM_ENV_${v.key}`, v.value);
   const table = variableTable(variables);
-  if (input.image) set("CUSTOM_ENV_CI_JOB_IMAGE", expandVariables(input.image, table));
+  if (input.image?.name) set("CUSTOM_ENV_CI_JOB_IMAGE", expandVariables(input.image.name, table));
   set(
     "CUSTOM_ENV_CI_JOB_SERVICES",
     servicesJson(input.services, (s) => expandVariables(s, table)),
@@ -59,14 +57,16 @@ export function driverEnv(input: DriverEnvInput): Record<string, string> {
  * the service's aliases (or ""), entrypoint/command `null` when not set. drover adds `variables`
  * (`[{key, value}]`) for a service that has any.
  */
-export function servicesJson(services: readonly ServiceSpec[], expand: (s: string) => string): string {
+export function servicesJson(services: readonly Image[], expand: (s: string) => string): string {
   return JSON.stringify(
     services.map((service) => ({
       name: expand(service.name),
-      alias: firstAlias(expand(service.alias ?? "")),
-      entrypoint: service.entrypoint ?? null,
-      command: service.command ?? null,
-      ...(service.variables?.length ? { variables: service.variables } : {}),
+      alias: firstAlias(expand(service.alias)),
+      entrypoint: service.entrypoint.length ? service.entrypoint : null,
+      command: service.command.length ? service.command : null,
+      ...(service.variables.length
+        ? { variables: service.variables.map(({ key, value }) => ({ key, value })) }
+        : {}),
     })),
   );
 }

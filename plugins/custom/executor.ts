@@ -11,15 +11,15 @@
  * timeouts and what a result means for the job; this plugin owns the driver calls, their
  * environment, their own timeouts (config/prepare/cleanup) and what their exit codes mean.
  */
-import type { MessageInitShape } from "@bufbuild/protobuf";
-import { DroverError } from "../../src/errors.ts";
 import {
   type ConfigureEventSchema,
+  DroverError,
   type ExecutorPlugin,
   type JobConfigSchema,
+  type MessageInitShape,
   ResultKind,
   result,
-} from "../sdk/index.ts";
+} from "@drover/plugin-sdk";
 import { type ConfigOverrides, parseConfigOutput } from "./config-output.ts";
 import { CustomJob } from "./custom-job.ts";
 import type { DriverResult } from "./exit-status.ts";
@@ -42,9 +42,15 @@ export function customExecutor(version: string): ExecutorPlugin {
       async *configure(request, ctx) {
         const context = request.job;
         const jobId = context?.jobId ?? "";
-        const read = readCustomSettings(context?.runnerSettingsJson ?? "");
-        if (!read.ok) {
-          yield configured({ kind: ResultKind.CONFIGURATION_ERROR, exitCode: 0, message: read.message });
+        const read = readCustomSettings(parseSettingsJson(context?.runnerSettingsJson ?? ""));
+        if (read.settings === undefined) {
+          const problem = read.problems.find((p) => p.severity === "error");
+          const where = problem?.path.length ? `custom.${problem.path.join(".")}: ` : "";
+          yield configured({
+            kind: ResultKind.CONFIGURATION_ERROR,
+            exitCode: 0,
+            message: `${where}${problem?.message ?? "invalid [runners.custom]"}`,
+          });
           return;
         }
         // A Configure for a job still known (not cleaned up) starts it over.
@@ -173,6 +179,15 @@ export function customExecutor(version: string): ExecutorPlugin {
       await Promise.all([...all.map((job) => job.dispose()), ...disposals]);
     },
   };
+}
+
+/** `runner_settings_json` is `[runners.custom]`; anything that is not JSON counts as no table at all. */
+function parseSettingsJson(json: string): unknown {
+  try {
+    return JSON.parse(json || "null");
+  } catch {
+    return undefined;
+  }
 }
 
 function ok(): DriverResult {

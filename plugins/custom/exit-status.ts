@@ -14,8 +14,7 @@
  * driver did not get to say how the job went. A driver still there `force_kill_timeout` after SIGKILL
  * is given up on, and the message says so.
  */
-import type { ChildExit } from "../../src/process/child.ts";
-import { ResultKind } from "../sdk/index.ts";
+import { type ChildExit, ResultKind } from "@drover/plugin-sdk";
 
 export const BUILD_FAILURE_EXIT_CODE = 1;
 export const SYSTEM_FAILURE_EXIT_CODE = 2;

@@ -7,7 +7,7 @@
 import { closeSync, constants, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { ownedTempDir } from "../../src/process/stale-dirs.ts";
+import { ownedTempDir } from "@drover/plugin-sdk";
 
 export interface JobDir {
   path: string;
@@ -19,7 +19,7 @@ export interface JobDir {
 
 /** Creates the dir (0700, in the plugin's temp dir) and writes `response.json` (0600). */
 export function createJobDir(jobJson: Uint8Array): JobDir {
-  // GitLab's "custom-executor<random>", plus the owner (src/process/stale-dirs.ts): the job JSON in
+  // GitLab's "custom-executor<random>", plus the owner (kernel/process/owned-temp-dirs.ts): the job JSON in
   // here must not outlive a SIGKILLed plugin past the next start of drover.
   const path = ownedTempDir("custom-executor-");
   const responseFile = join(path, "response.json");

@@ -1,5 +1,5 @@
 /** Plugin-mode entry of the built-in custom executor, the shell-driver adapter (`drover __plugin custom`). */
-import { serveExecutor } from "../sdk/index.ts";
+import { serveExecutor } from "@drover/plugin-sdk";
 import { customExecutor } from "./executor.ts";
 
 export function main(version: string): Promise<void> {

@@ -1,8 +1,12 @@
 /** Constructors for the LifecycleEvent messages the script-hooks plugin streams back to drover. */
-import type { MessageInitShape } from "@bufbuild/protobuf";
-import { ResultKind } from "../../src/gen/drover/plugin/v1/job_pb.ts";
-import { AnnotationLevel, type LifecycleEventSchema } from "../../src/gen/drover/plugin/v1/lifecycle_pb.ts";
-import { output, result } from "../sdk/index.ts";
+import {
+  AnnotationLevel,
+  type LifecycleEventSchema,
+  type MessageInitShape,
+  output,
+  ResultKind,
+  result,
+} from "@drover/plugin-sdk";
 import type { AnnotationProperties } from "./workflow-commands.ts";
 
 export type LifecycleEventInit = MessageInitShape<typeof LifecycleEventSchema>;

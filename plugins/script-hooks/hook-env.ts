@@ -28,10 +28,7 @@
  *     (success|failed|canceled), DROVER_JOB_FAILURE_REASON, DROVER_JOB_EXIT_CODE.
  */
 import { join } from "node:path";
-import type { JobContext } from "../../src/gen/drover/plugin/v1/job_pb.ts";
-import type { JobOutcome } from "../../src/gen/drover/plugin/v1/lifecycle_pb.ts";
-import type { JobVariable } from "../../src/job/model.ts";
-import { expandVariables, variableTable } from "../../src/job/variables.ts";
+import { expandVariables, type JobContext, type JobOutcome, variableTable } from "@drover/plugin-sdk";
 
 export type HookEvent = "job_started" | "job_completed";
 
@@ -154,14 +151,7 @@ function fileVariablePath(dir: string, key: string): string {
 
 export function hookEnvironment(input: HookEnvInput): HookEnvironment {
   const { job, files } = input;
-  const jobVariables: JobVariable[] = job.variables.map((v) => ({
-    key: v.key,
-    value: v.value,
-    public: v.public,
-    masked: v.masked,
-    file: v.file,
-    raw: v.raw,
-  }));
+  const jobVariables = job.variables;
   const table = variableTable(jobVariables);
   const values = new Map<string, string>();
   const fileVariables: Array<{ path: string; content: string }> = [];

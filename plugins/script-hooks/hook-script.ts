@@ -23,11 +23,14 @@
 import { accessSync, chmodSync, constants, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { constants as osConstants, tmpdir } from "node:os";
 import { isAbsolute, join } from "node:path";
-import type { JobContext } from "../../src/gen/drover/plugin/v1/job_pb.ts";
-import type { JobOutcome } from "../../src/gen/drover/plugin/v1/lifecycle_pb.ts";
-import { type ChildExit, startChild } from "../../src/process/child.ts";
-import { ownedTempDir } from "../../src/process/stale-dirs.ts";
-import { mergeOutput } from "../sdk/merge-output.ts";
+import {
+  type ChildExit,
+  type JobContext,
+  type JobOutcome,
+  mergeOutput,
+  ownedTempDir,
+  startChild,
+} from "@drover/plugin-sdk";
 import { annotationEvent, type LifecycleEventInit, outputEvent, ResultKind, resultEvent } from "./events.ts";
 import { fileCommandEvents } from "./file-commands.ts";
 import { type HookEvent, type HookFiles, hookEnvironment } from "./hook-env.ts";
@@ -88,7 +91,7 @@ function checkScript(path: string): string | undefined {
 /** Makes the private directory of one run: 0700, files 0600. */
 function prepareFiles(tmpDir: string, jobJson: Uint8Array): HookFiles {
   // Named after its owner (the job JSON is in it): removed at the next start of drover if this
-  // process is SIGKILLed (src/process/stale-dirs.ts).
+  // process is SIGKILLed (kernel/process/owned-temp-dirs.ts).
   const dir = ownedTempDir("drover-hook-", tmpDir);
   chmodSync(dir, 0o700);
   const files: HookFiles = {

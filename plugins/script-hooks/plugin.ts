@@ -14,10 +14,14 @@
  * // plugin mode entry (main.ts)
  * await serveLifecycle(scriptHooksPlugin("1.2.3"));
  */
-import { create } from "@bufbuild/protobuf";
-import { type JobContext, JobContextSchema } from "../../src/gen/drover/plugin/v1/job_pb.ts";
-import type { JobOutcome } from "../../src/gen/drover/plugin/v1/lifecycle_pb.ts";
-import type { HandlerContext, LifecyclePlugin } from "../sdk/index.ts";
+import {
+  create,
+  type HandlerContext,
+  type JobContext,
+  JobContextSchema,
+  type JobOutcome,
+  type LifecyclePlugin,
+} from "@drover/plugin-sdk";
 import { type LifecycleEventInit, ResultKind, resultEvent } from "./events.ts";
 import type { HookEvent } from "./hook-env.ts";
 import { runHookScript } from "./hook-script.ts";

@@ -1,12 +1,12 @@
 /**
  * Builds the SDK as its own npm package (`@drover/plugin-sdk`):
  *
- *   dist/index.js, dist/merge-output.js   ESM for Node >= 20 (and Bun); the SDK's imports from the
- *                                         repository (src/gen, src/protocol) are bundled in;
- *                                         @grpc/grpc-js and @bufbuild/protobuf stay dependencies.
- *   dist/index.d.ts, dist/merge-output.d.ts + dist/types/   declarations, emitted by tsc with
- *                                         tsconfig.build.json (types: node only, so Bun-only API
- *                                         fails the build).
+ *   dist/index.js      ESM for Node >= 20 (and Bun); what the SDK takes from drover's kernel
+ *                      (generated protocol code, protocol glue, the process module) is bundled in;
+ *                      @grpc/grpc-js and @bufbuild/protobuf stay dependencies.
+ *   dist/index.d.ts    declarations, emitted by tsc with tsconfig.build.json (types: node only, so a
+ *   dist/*.d.ts        Bun-only API fails the build), laid out as the package is, not as this
+ *   dist/kernel/       repository is: the SDK's own files at the top, the kernel's below kernel/.
  *
  *   node_modules/.bin/bun plugins/sdk/build.ts [--outdir DIR] [--no-types]
  *   npm publish dist/plugin-sdk
@@ -20,13 +20,13 @@
  */
 import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
 const SDK = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(SDK, "..", "..");
-const ENTRIES = ["index", "merge-output"];
+const ENTRIES = ["index"];
 
 const { values } = parseArgs({
   options: { outdir: { type: "string" }, "no-types": { type: "boolean", default: false } },
@@ -53,31 +53,41 @@ run(process.execPath, [
 ]);
 
 if (!values["no-types"]) {
-  // Declarations mirror the repository's layout under dist/types (the SDK re-exports generated
-  // types from src/gen); dist/<entry>.d.ts points at them.
+  // tsc mirrors the repository (plugins/sdk/*.d.ts, kernel/**/*.d.ts) in a scratch dir; each file
+  // then moves to where the package wants it and its relative imports are rewritten to match.
+  const emitted = join(outdir, ".types");
+  rmSync(emitted, { recursive: true, force: true });
   run(join(ROOT, "node_modules", ".bin", "tsc"), [
     "-p",
     join(SDK, "tsconfig.build.json"),
     "--outDir",
-    join(dist, "types"),
+    emitted,
   ]);
-  // The SDK's sources import `./x.ts` (allowImportingTsExtensions) and the generated code `./x`
-  // (buf's default): a published .d.ts must say `./x.js`, which every consumer's moduleResolution
-  // (node16/nodenext included) resolves to x.d.ts.
-  for (const file of walk(join(dist, "types"))) {
+  const place = (file: string): string => {
+    const inRepo = relative(emitted, file);
+    if (inRepo.startsWith(`plugins${sep}sdk${sep}`))
+      return join(dist, relative(join("plugins", "sdk"), inRepo));
+    if (inRepo.startsWith(`kernel${sep}`)) return join(dist, inRepo);
+    throw new Error(`build: tsc emitted ${inRepo}, outside plugins/sdk and kernel`);
+  };
+  for (const file of walk(emitted)) {
     if (!file.endsWith(".d.ts")) continue;
-    const text = readFileSync(file, "utf8");
-    writeFileSync(
-      file,
-      text.replace(
-        /(from\s+["'])(\.{1,2}\/[^"']*?)(\.ts|\.js)?(["'])/g,
-        (_, open: string, path: string, _ext, close: string) => `${open}${path}.js${close}`,
-      ),
+    const target = place(file);
+    // The sources import `./x.ts` (allowImportingTsExtensions) and generated code `./x` (buf's
+    // default): a published .d.ts says `./x.js`, which every consumer's moduleResolution
+    // (node16/nodenext included) resolves to x.d.ts.
+    const text = readFileSync(file, "utf8").replace(
+      /((?:from\s+|import\(\s*)["'])(\.{1,2}\/[^"']*?)(\.ts|\.js)?(["'])/g,
+      (_, open: string, specifier: string, _ext, close: string) => {
+        const imported = place(`${resolve(dirname(file), specifier)}.d.ts`).replace(/\.d\.ts$/, ".js");
+        const path = relative(dirname(target), imported);
+        return `${open}${path.startsWith(".") ? path : `./${path}`}${close}`;
+      },
     );
+    mkdirSync(dirname(target), { recursive: true });
+    writeFileSync(target, text);
   }
-  for (const entry of ENTRIES) {
-    writeFileSync(join(dist, `${entry}.d.ts`), `export * from "./types/plugins/sdk/${entry}.js";\n`);
-  }
+  rmSync(emitted, { recursive: true, force: true });
 }
 
 const { scripts: _, ...manifest } = JSON.parse(readFileSync(join(SDK, "package.json"), "utf8"));

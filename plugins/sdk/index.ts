@@ -1,10 +1,15 @@
 /**
- * The drover plugin SDK: what a plugin author imports. A plugin is a program that calls
- * `serveExecutor` or `serveLifecycle` once; the SDK does the rest of the launch contract
- * (cookie check, protocol negotiation, unix socket, handshake line, health, controller, shutdown).
+ * The drover plugin SDK (`@drover/plugin-sdk`): everything a plugin author imports, and the only
+ * thing drover's own plugins import. A plugin is a program that calls `serveExecutor` or
+ * `serveLifecycle` once; the SDK does the rest of the launch contract (cookie check, protocol
+ * negotiation, unix socket, handshake line, health, controller, shutdown), and gives the building
+ * blocks a serious executor needs: one way to start processes (process groups, SIGTERM → grace →
+ * SIGKILL, scrubbed environment), merged output with back-pressure, a stage result from a process's
+ * exit, private temp dirs that drover removes if the plugin is killed, and GitLab's variable
+ * expansion.
  *
  * @example
- * import { serveExecutor, output, result, ResultKind } from "drover/plugins/sdk";
+ * import { output, ResultKind, result, serveExecutor } from "@drover/plugin-sdk";
  * await serveExecutor({
  *   info: { name: "hello", version: "1.0.0" },
  *   handlers: {
@@ -15,21 +20,58 @@
  *   },
  * });
  */
-import { Executor } from "../../src/gen/drover/plugin/v1/executor_pb.ts";
-import { OutputStream, ResultKind } from "../../src/gen/drover/plugin/v1/job_pb.ts";
-import { Lifecycle } from "../../src/gen/drover/plugin/v1/lifecycle_pb.ts";
-import { PluginKind } from "../../src/gen/drover/plugin/v1/plugin_info_pb.ts";
-import { addService, type MethodsOf, type ServiceHandlers } from "../../src/protocol/grpc-service.ts";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { type ConfigureEventSchema, Executor } from "../../kernel/gen/drover/plugin/v1/executor_pb.ts";
+import type { StageEventSchema } from "../../kernel/gen/drover/plugin/v1/job_pb.ts";
+import { Lifecycle, type LifecycleEventSchema } from "../../kernel/gen/drover/plugin/v1/lifecycle_pb.ts";
+import { PluginKind } from "../../kernel/gen/drover/plugin/v1/plugin_info_pb.ts";
+import { addService, type MethodsOf, type ServiceHandlers } from "../../kernel/protocol/grpc-service.ts";
 import { type PluginDescription, serve } from "./serve.ts";
 
-export * from "../../src/gen/drover/plugin/v1/executor_pb.ts";
-export * from "../../src/gen/drover/plugin/v1/job_pb.ts";
-export * from "../../src/gen/drover/plugin/v1/lifecycle_pb.ts";
-export type { HandlerContext, ServiceHandlers } from "../../src/protocol/grpc-service.ts";
+export { create, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+// Building blocks drover's own plugins are made of.
+export { DroverError, type ErrorCode, type ErrorDetails } from "../../kernel/errors.ts";
+// The protocol: every message type, its schema and its enums (RunRequest, StageEvent, JobContext, ...).
+export * from "../../kernel/gen/drover/plugin/v1/executor_pb.ts";
+export * from "../../kernel/gen/drover/plugin/v1/job_pb.ts";
+export * from "../../kernel/gen/drover/plugin/v1/lifecycle_pb.ts";
+export { PluginKind } from "../../kernel/gen/drover/plugin/v1/plugin_info_pb.ts";
+export { type Child, type ChildExit, type ChildOptions, startChild } from "../../kernel/process/child.ts";
+export { type OwnedDirPrefix, ownedTempDir } from "../../kernel/process/owned-temp-dirs.ts";
+export type { HandlerContext, ServiceHandlers } from "../../kernel/protocol/grpc-service.ts";
+export { MAX_MESSAGE_BYTES } from "../../kernel/protocol/limits.ts";
+export {
+  type ExpandableVariable,
+  expandAll,
+  expandVariables,
+  type VariableTable,
+  variableTable,
+  variableValue,
+} from "../../kernel/variables.ts";
+export { type OutputEvent, output, type ResultEvent, result } from "./events.ts";
+export { mergeOutput, type TaggedChunk } from "./merge-output.ts";
 export type { PluginDescription } from "./serve.ts";
+export { stageResultFromExit } from "./stage-result.ts";
 
 export type ExecutorHandlers = ServiceHandlers<MethodsOf<typeof Executor>>;
 export type LifecycleHandlers = ServiceHandlers<MethodsOf<typeof Lifecycle>>;
+
+/**
+ * One thing wrong (or odd) in a plugin's settings; `path` is relative to the settings table, so
+ * that drover can say where in config.toml it is.
+ */
+export interface SettingsProblem {
+  severity: "error" | "warning";
+  path: ReadonlyArray<string | number>;
+  message: string;
+}
+
+/** What a Configure handler yields. */
+export type ConfigureEventInit = MessageInitShape<typeof ConfigureEventSchema>;
+/** What Prepare, Run and Cleanup handlers yield. */
+export type StageEventInit = MessageInitShape<typeof StageEventSchema>;
+/** What JobStarted and JobCompleted handlers yield. */
+export type LifecycleEventInit = MessageInitShape<typeof LifecycleEventSchema>;
 
 export interface ExecutorPlugin {
   info: PluginDescription;
@@ -63,34 +105,3 @@ export function serveLifecycle(plugin: LifecyclePlugin): Promise<void> {
     ...(plugin.shutdown ? { onShutdown: plugin.shutdown } : {}),
   });
 }
-
-/**
- * An output or result event. Structural (no message type name), so the same value fits every
- * stream: Executor's StageEvent and Lifecycle's LifecycleEvent share these two cases.
- */
-export type OutputEvent = { event: { case: "output"; value: { stream: OutputStream; data: Uint8Array } } };
-export type ResultEvent = {
-  event: { case: "result"; value: { kind: ResultKind; exitCode: number; message: string } };
-};
-
-const encoder = new TextEncoder();
-
-/** An output event for a stage (or lifecycle) stream. */
-export function output(stream: "stdout" | "stderr", data: Uint8Array | string): OutputEvent {
-  return {
-    event: {
-      case: "output",
-      value: {
-        stream: stream === "stdout" ? OutputStream.STDOUT : OutputStream.STDERR,
-        data: typeof data === "string" ? encoder.encode(data) : data,
-      },
-    },
-  };
-}
-
-/** The final event of a stage (or lifecycle) stream. */
-export function result(kind: ResultKind, exitCode = 0, message = ""): ResultEvent {
-  return { event: { case: "result", value: { kind, exitCode, message } } };
-}
-
-export { OutputStream, PluginKind, ResultKind };

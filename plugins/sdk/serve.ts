@@ -1,5 +1,5 @@
 /**
- * The plugin side of the launch contract (src/protocol/handshake.ts): cookie check, protocol
+ * The plugin side of the launch contract (kernel/protocol/handshake.ts): cookie check, protocol
  * negotiation, socket, handshake line, health, controller, graceful shutdown. Runs on Bun and on
  * Node (no Bun-only API).
  */
@@ -7,11 +7,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import { PluginInfo, type PluginKind } from "../../src/gen/drover/plugin/v1/plugin_info_pb.ts";
-import { Health, HealthCheckResponse_ServingStatus } from "../../src/gen/grpc/health/v1/health_pb.ts";
-import { GRPCController } from "../../src/gen/plugin/grpc_controller_pb.ts";
-import { adoptProcessTag } from "../../src/process/tag.ts";
-import { addService } from "../../src/protocol/grpc-service.ts";
+import { PluginInfo, type PluginKind } from "../../kernel/gen/drover/plugin/v1/plugin_info_pb.ts";
+import { Health, HealthCheckResponse_ServingStatus } from "../../kernel/gen/grpc/health/v1/health_pb.ts";
+import { GRPCController } from "../../kernel/gen/plugin/grpc_controller_pb.ts";
+import { adoptProcessTag } from "../../kernel/process/tag.ts";
+import { addService } from "../../kernel/protocol/grpc-service.ts";
 import {
   APP_PROTOCOL_VERSIONS,
   formatHandshake,
@@ -23,7 +23,8 @@ import {
   PROTOCOL_VERSIONS_ENV,
   parseVersionList,
   SOCKET_DIR_ENV,
-} from "../../src/protocol/handshake.ts";
+} from "../../kernel/protocol/handshake.ts";
+import { MAX_MESSAGE_BYTES } from "../../kernel/protocol/limits.ts";
 
 export interface PluginDescription {
   name: string;
@@ -45,7 +46,6 @@ export interface ServeOptions {
   onShutdown?: () => Promise<void> | void;
 }
 
-const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 /** How often a plugin checks that the drover process that started it is still its parent. */
 const PARENT_CHECK_MS = 500;
 /** How long a graceful server shutdown may take before connections are cut. */
@@ -71,8 +71,8 @@ export async function serve(options: ServeOptions): Promise<void> {
   const socketDir = process.env[SOCKET_DIR_ENV] ?? ownDir!;
   const socketPath = join(socketDir, `plugin-${process.pid}.sock`);
 
-  // As large as the core accepts (src/plugin/host.ts MAX_MESSAGE_BYTES): a job payload with
-  // megabytes of variables must reach the plugin.
+  // As large as the core accepts (the same constant): a job payload with megabytes of variables
+  // must reach the plugin.
   const server = new grpc.Server({
     "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
     "grpc.max_send_message_length": MAX_MESSAGE_BYTES,

@@ -7,11 +7,17 @@
 import { rmSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { type Child, startChild } from "../../src/process/child.ts";
-import { ownedTempDir } from "../../src/process/stale-dirs.ts";
-import { type ExecutorPlugin, output, ResultKind, result } from "../sdk/index.ts";
-import { mergeOutput } from "../sdk/merge-output.ts";
-import { stageResultFor } from "./stage-result.ts";
+import {
+  type Child,
+  type ExecutorPlugin,
+  mergeOutput,
+  output,
+  ownedTempDir,
+  ResultKind,
+  result,
+  stageResultFromExit,
+  startChild,
+} from "@drover/plugin-sdk";
 
 /** SIGTERM → SIGKILL grace for a cancelled or timed-out stage. */
 const STAGE_GRACE_MS = 10_000;
@@ -71,7 +77,7 @@ export function shellExecutor(version: string): ExecutorPlugin {
             yield output(chunk.stream, chunk.data);
           }
           const exit = await child.exited;
-          yield stageResultFor(exit);
+          yield stageResultFromExit(exit);
         } finally {
           // The consumer went away (cancel): make sure the stage stops, then forget it.
           child.stop("cancel");

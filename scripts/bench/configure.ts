@@ -1,5 +1,5 @@
 /** The Configure that the benchmarks driving an executor directly (d, f) start each job with. */
-import { ResultKind } from "../../src/gen/drover/plugin/v1/job_pb.ts";
+import { ResultKind } from "../../kernel/gen/drover/plugin/v1/job_pb.ts";
 import type { ExecutorClient } from "../../src/plugin/host.ts";
 
 /** Configures `jobId` with an empty job payload and no runner settings; throws unless it succeeds. */

@@ -2,12 +2,13 @@
  * c. plugin launch: spawn + handshake + health check + GetInfo of the built-in shell plugin, in
  * process, through the core's own PluginHost (the code `drover exec` uses for its first call),
  * then shutdown(). The floor is what any child costs: spawn and exit of `drover --version`
- * through the same process module (src/process/child.ts) the launcher uses.
+ * through the same process module (kernel/process/child.ts) the launcher uses.
  */
+
+import { startChild } from "../../kernel/process/child.ts";
 import { createLogger } from "../../src/log/logger.ts";
 import { PluginHost } from "../../src/plugin/host.ts";
 import { PLUGIN_MODE_COMMAND, pluginSpec } from "../../src/plugin/spec.ts";
-import { startChild } from "../../src/process/child.ts";
 import type { BenchContext } from "./context.ts";
 import { compare, ms, type Row, ratio, spread, stats, timed } from "./harness.ts";
 

@@ -8,15 +8,15 @@
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import { ResultKind, type StageResult } from "../../src/gen/drover/plugin/v1/job_pb.ts";
-import { Health } from "../../src/gen/grpc/health/v1/health_pb.ts";
+import { ResultKind, type StageResult } from "../../kernel/gen/drover/plugin/v1/job_pb.ts";
+import { Health } from "../../kernel/gen/grpc/health/v1/health_pb.ts";
+import { startChild } from "../../kernel/process/child.ts";
+import { createClient } from "../../kernel/protocol/grpc-service.ts";
+import { grpcTarget, HEALTH_SERVICE_NAME } from "../../kernel/protocol/handshake.ts";
 import { createLogger } from "../../src/log/logger.ts";
 import { type ExecutorClient, PluginHost } from "../../src/plugin/host.ts";
 import { launchPlugin } from "../../src/plugin/launch.ts";
 import { PLUGIN_MODE_COMMAND, pluginSpec } from "../../src/plugin/spec.ts";
-import { startChild } from "../../src/process/child.ts";
-import { createClient } from "../../src/protocol/grpc-service.ts";
-import { grpcTarget, HEALTH_SERVICE_NAME } from "../../src/protocol/handshake.ts";
 import { configureBenchJob } from "./configure.ts";
 import type { BenchContext } from "./context.ts";
 import { compare, ms, type Row, spread, stats, timeCommand } from "./harness.ts";
@@ -58,7 +58,7 @@ export async function stageRpc(ctx: BenchContext): Promise<Row> {
       for (let i = 0; i < CALLS; i++) await one();
       return (performance.now() - started) / CALLS;
     };
-    // The floor spawns bash exactly as the shell plugin does (src/process/child.ts: its own
+    // The floor spawns bash exactly as the shell plugin does (kernel/process/child.ts: its own
     // process group, scrubbed env, piped output), so the difference is the RPC path alone.
     const viaChild = async (): Promise<void> => {
       const child = startChild({

@@ -1,10 +1,11 @@
 /** `drover config check [--config F]`: print every problem with file:line; exit 78 on any error. */
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
+import { DroverError } from "../../kernel/errors.ts";
 import { checkConfigText } from "../config/check.ts";
 import { lookupConfig } from "../config/lookup.ts";
 import { formatProblem } from "../config/problems.ts";
-import { DroverError, ExitStatus } from "../errors.ts";
+import { ExitStatus } from "../exit-status.ts";
 import { executorPluginSpec, lifecyclePluginSpecs } from "../plugin/resolve.ts";
 import { parseArgs } from "./args.ts";
 import { usageError } from "./usage.ts";

@@ -3,10 +3,12 @@
  * log on stdout (SPEC §3).
  */
 import { readFileSync } from "node:fs";
+import { DroverError } from "../../kernel/errors.ts";
+import { killAllChildren } from "../../kernel/process/child.ts";
 import { loadConfig } from "../config/load.ts";
 import type { Config, RunnerConfig } from "../config/model.ts";
 import { formatProblem } from "../config/problems.ts";
-import { DroverError, ExitStatus } from "../errors.ts";
+import { ExitStatus } from "../exit-status.ts";
 import { adHocJob } from "../job/adhoc.ts";
 import type { JobService } from "../job/job-service.ts";
 import type { Job } from "../job/model.ts";
@@ -17,7 +19,6 @@ import { createLogger } from "../log/logger.ts";
 import { stdoutSink } from "../log/sinks.ts";
 import { discardLaunch, launchPlugin } from "../plugin/launch.ts";
 import { executorPluginSpec } from "../plugin/resolve.ts";
-import { killAllChildren } from "../process/child.ts";
 import { parseArgs } from "./args.ts";
 import { trapStopSignals } from "./signals.ts";
 import { usageError } from "./usage.ts";

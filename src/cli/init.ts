@@ -1,7 +1,8 @@
 /** `drover init [--force] [PATH]`: write a commented starter config.toml (default ./config.toml). */
 import { existsSync, writeFileSync } from "node:fs";
+import { DroverError } from "../../kernel/errors.ts";
 import { starterConfig } from "../config/starter.ts";
-import { DroverError, ExitStatus } from "../errors.ts";
+import { ExitStatus } from "../exit-status.ts";
 import { parseArgs } from "./args.ts";
 import { usageError } from "./usage.ts";
 

@@ -4,9 +4,10 @@
  */
 import { rmSync } from "node:fs";
 import { dirname } from "node:path";
+import { DroverError } from "../../kernel/errors.ts";
+import { PluginKind } from "../../kernel/gen/drover/plugin/v1/plugin_info_pb.ts";
 import { loadConfig } from "../config/load.ts";
-import { DroverError, ExitStatus } from "../errors.ts";
-import { PluginKind } from "../gen/drover/plugin/v1/plugin_info_pb.ts";
+import { ExitStatus } from "../exit-status.ts";
 import { createLogger, type Logger } from "../log/logger.ts";
 import { PluginHost } from "../plugin/host.ts";
 import { installPlugin } from "../plugin/install/install.ts";

@@ -1,5 +1,5 @@
 /** The help text and the usage error. */
-import { DroverError } from "../errors.ts";
+import { DroverError } from "../../kernel/errors.ts";
 
 export const USAGE = `usage:
   drover --version

@@ -4,7 +4,7 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
-import { DroverError } from "../errors.ts";
+import { DroverError } from "../../kernel/errors.ts";
 import { checkConfigText } from "./check.ts";
 import { lookupConfig } from "./lookup.ts";
 import { type Config, type ConfigProblem, defaultConfig } from "./model.ts";

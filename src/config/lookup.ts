@@ -4,7 +4,7 @@
  * A pure function of its inputs and `fileExists`, so the order is unit-tested without touching disk.
  */
 import { isAbsolute, join, resolve } from "node:path";
-import { DroverError } from "../errors.ts";
+import { DroverError } from "../../kernel/errors.ts";
 
 export interface LookupInput {
   /** `--config`; relative paths are relative to `cwd`. */

@@ -59,14 +59,13 @@ interface RunnerBase {
   requestConcurrency: number;
   /** `output_limit` (KiB in the file, GitLab's default 4096): job log size limit. */
   outputLimitBytes: number;
-  /** The whole `[[runners]]` table as parsed, as plain JSON with the file's snake_case keys: handed to plugins. */
-  section: JsonObject;
   /** Line of the runner's `[[runners]]` header; 0 for the built-in default runner (there is no file). */
   line: number;
 }
 
 export type ShellRunner = RunnerBase & { executor: "shell" };
-export type CustomRunner = RunnerBase & { executor: "custom"; custom: CustomConfig };
+/** `settings` is `[runners.custom]` as JSON, checked by the custom executor plugin (plugins/catalog.ts). */
+export type CustomRunner = RunnerBase & { executor: "custom"; settings: JsonObject };
 export type PluginRunner = RunnerBase & { executor: "plugin"; plugin: PluginRef; settings: JsonObject };
 export type RunnerConfig = ShellRunner | CustomRunner | PluginRunner;
 export type Executor = RunnerConfig["executor"];
@@ -75,23 +74,6 @@ export type Executor = RunnerConfig["executor"];
 export type PluginRef =
   | { kind: "path"; path: string /* absolute */ }
   | { kind: "installed"; name: string; version?: string /* semver range */ };
-
-/** `[runners.custom]`, GitLab's custom executor settings (SPEC §7). Timeouts in seconds. */
-export interface CustomConfig {
-  configExec?: string;
-  configArgs: string[];
-  configExecTimeoutSeconds: number;
-  prepareExec?: string;
-  prepareArgs: string[];
-  prepareExecTimeoutSeconds: number;
-  runExec: string;
-  runArgs: string[];
-  cleanupExec?: string;
-  cleanupArgs: string[];
-  cleanupExecTimeoutSeconds: number;
-  gracefulKillTimeoutSeconds: number;
-  forceKillTimeoutSeconds: number;
-}
 
 export interface HookScript {
   /** Absolute path of the script. */
@@ -132,9 +114,6 @@ export const Defaults = {
   shutdownTimeoutSeconds: 30,
   requestConcurrency: 1,
   outputLimitKiB: 4096,
-  execTimeoutSeconds: 3600,
-  gracefulKillTimeoutSeconds: 600,
-  forceKillTimeoutSeconds: 10,
 } as const;
 
 /** The runner used when the config has none: `drover exec -- 'echo hello'` works with no file (SPEC §3). */
@@ -146,7 +125,6 @@ export function defaultRunner(): ShellRunner {
     environment: [],
     requestConcurrency: Defaults.requestConcurrency,
     outputLimitBytes: Defaults.outputLimitKiB * 1024,
-    section: { name: "default", executor: "shell" },
     line: 0,
   };
 }

@@ -2,9 +2,10 @@
  * One `[[runners]]` section → RunnerConfig. A GitLab Runner section for the shell or custom executor
  * is accepted as-is (SPEC §4); drover adds `executor = "plugin"` with `[runners.plugin]`.
  */
+
+import { BUILTIN_PLUGINS } from "../../plugins/catalog.ts";
 import { optional, TableReader, tableToJson } from "./fields.ts";
 import {
-  type CustomConfig,
   Defaults,
   type EnvPair,
   type Executor,
@@ -60,7 +61,6 @@ export function readRunner(r: TableReader, index: number): RunnerConfig | undefi
     environment: readEnvironment(r),
     requestConcurrency: r.positiveOrDefault("request_concurrency", Defaults.requestConcurrency),
     outputLimitBytes: r.positiveOrDefault("output_limit", Defaults.outputLimitKiB) * 1024,
-    section: tableToJson(r.table, r.path, problems) ?? {},
     line: problems.lineOf(r.path) ?? 0,
   };
   r.ignore(...gitlabIgnored);
@@ -83,13 +83,22 @@ export function readRunner(r: TableReader, index: number): RunnerConfig | undefi
     case "shell":
       return { ...base, executor };
     case "custom": {
-      if (customTable === undefined) {
-        // Wording from GitLab Runner (SPEC §7).
-        problems.error(r.at("custom"), "custom executor not configured");
-        return undefined;
+      // [runners.custom] belongs to the custom executor plugin: it says what is wrong with it. (A
+      // value that is not a table was reported by subTable above.)
+      const raw = r.get("custom");
+      if (raw !== undefined && customTable === undefined) return undefined;
+      const settings = customTable && tableToJson(customTable, r.at("custom"), problems);
+      if (customTable !== undefined && settings === undefined) return undefined; // not JSON-able: reported
+      let ok = true;
+      for (const problem of BUILTIN_PLUGINS.custom.checkSettings(settings)) {
+        const path = r.at("custom", ...problem.path);
+        if (problem.severity === "warning") problems.warning(path, problem.message);
+        else {
+          problems.error(path, problem.message);
+          ok = false;
+        }
       }
-      const custom = readCustom(new TableReader(problems, r.at("custom"), customTable));
-      return custom === undefined ? undefined : { ...base, executor, custom };
+      return ok && settings !== undefined ? { ...base, executor, settings } : undefined;
     }
     case "plugin": {
       if (pluginTable === undefined) {
@@ -145,39 +154,4 @@ function readEnvironment(r: TableReader): EnvPair[] {
     }
   });
   return pairs;
-}
-
-/** `[runners.custom]`, with GitLab's defaults: a timeout ≤0 means the default, not an error. */
-function readCustom(r: TableReader): CustomConfig | undefined {
-  const exec = (key: string) => {
-    const value = r.string(key);
-    return value === "" ? undefined : value; // GitLab: "" is "not set"
-  };
-  const runExec = exec("run_exec");
-  const config: Omit<CustomConfig, "runExec"> = {
-    ...optional("configExec", exec("config_exec")),
-    configArgs: r.stringArray("config_args") ?? [],
-    configExecTimeoutSeconds: r.positiveOrDefault("config_exec_timeout", Defaults.execTimeoutSeconds),
-    ...optional("prepareExec", exec("prepare_exec")),
-    prepareArgs: r.stringArray("prepare_args") ?? [],
-    prepareExecTimeoutSeconds: r.positiveOrDefault("prepare_exec_timeout", Defaults.execTimeoutSeconds),
-    runArgs: r.stringArray("run_args") ?? [],
-    ...optional("cleanupExec", exec("cleanup_exec")),
-    cleanupArgs: r.stringArray("cleanup_args") ?? [],
-    cleanupExecTimeoutSeconds: r.positiveOrDefault("cleanup_exec_timeout", Defaults.execTimeoutSeconds),
-    gracefulKillTimeoutSeconds: r.positiveOrDefault(
-      "graceful_kill_timeout",
-      Defaults.gracefulKillTimeoutSeconds,
-    ),
-    forceKillTimeoutSeconds: r.positiveOrDefault("force_kill_timeout", Defaults.forceKillTimeoutSeconds),
-  };
-  r.finish();
-  if (runExec === undefined) {
-    // Not when run_exec is there with a wrong type: that already has its own problem.
-    const raw = r.get("run_exec");
-    if (raw !== undefined && typeof raw !== "string") return undefined;
-    r.problems.error(r.at("run_exec"), "custom executor is missing RunExec"); // GitLab's wording (SPEC §7)
-    return undefined;
-  }
-  return { ...config, runExec };
 }

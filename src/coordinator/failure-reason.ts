@@ -5,7 +5,7 @@
  * else by `unknown_failure`. A coordinator that sends no list (older GitLab, test doubles) gets the
  * reason as it is.
  */
-import type { FailureReason } from "../errors.ts";
+import type { FailureReason } from "../exit-status.ts";
 
 /** Known to every GitLab that has a runner job API. */
 const ALWAYS_SUPPORTED: readonly string[] = [

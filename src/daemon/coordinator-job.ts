@@ -12,12 +12,12 @@
  * in its trace.
  */
 
+import { DroverError } from "../../kernel/errors.ts";
 import { supportedFailureReason } from "../coordinator/failure-reason.ts";
 import type { CoordinatorHttp } from "../coordinator/http.ts";
 import type { FinalState } from "../coordinator/job-trace.ts";
 import { JobTrace } from "../coordinator/job-trace.ts";
 import type { ReceivedJob } from "../coordinator/request-job.ts";
-import { DroverError } from "../errors.ts";
 import type { JobService } from "../job/job-service.ts";
 import { jobFromPayload } from "../job/parse.ts";
 import type { JobResult } from "../job/result.ts";

@@ -14,12 +14,12 @@
  * the jobs it started and has its plugins stopped once they are done.
  */
 
+import { DroverError } from "../../kernel/errors.ts";
 import type { LoadResult } from "../config/load.ts";
 import type { Config } from "../config/model.ts";
 import { formatProblem } from "../config/problems.ts";
 import type { CoordinatorHttp } from "../coordinator/http.ts";
 import type { ReceivedJob } from "../coordinator/request-job.ts";
-import { DroverError } from "../errors.ts";
 import { JobService } from "../job/job-service.ts";
 import type { Logger } from "../log/logger.ts";
 import { DaemonMetrics } from "../metrics/daemon-metrics.ts";

@@ -4,7 +4,7 @@
  */
 
 import { basename } from "node:path";
-import { DroverError } from "../errors.ts";
+import { DroverError } from "../../kernel/errors.ts";
 import type { Job } from "./model.ts";
 import { jobFromPayload } from "./parse.ts";
 

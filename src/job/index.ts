@@ -11,13 +11,13 @@ export type {
   CachePolicy,
   CacheSpec,
   GitInfo,
+  ImageSpec,
   Job,
   JobDependency,
   JobStep,
   JobVariable,
   PlannedStage,
   ScriptContext,
-  ServiceSpec,
   StageName,
   When,
 } from "./model.ts";
@@ -41,13 +41,8 @@ export {
 } from "./script/index.ts";
 export {
   allVariables,
-  expandAll,
-  expandVariables,
   maskedValues,
   predefinedVariables,
   slugify,
   type VariableContext,
-  type VariableTable,
-  variableTable,
-  variableValue,
 } from "./variables.ts";

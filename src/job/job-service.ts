@@ -3,6 +3,10 @@
  * the plugin pool, the executor of each runner, the lifecycle plugins, CI_CONCURRENT_ID slots and
  * unique job keys. A command decides where the log goes and when to cancel; this runs the job.
  */
+
+import { killAllChildren, processTag } from "../../kernel/process/child.ts";
+import { removeStaleTempDirs } from "../../kernel/process/owned-temp-dirs.ts";
+import { sweepTaggedProcesses } from "../../kernel/process/sweep.ts";
 import type { Config, RunnerConfig } from "../config/model.ts";
 import type { JobLog } from "../log/job-log.ts";
 import type { Logger } from "../log/logger.ts";
@@ -11,10 +15,7 @@ import { PluginPool } from "../plugin/pool.ts";
 import { executorPluginSpec, lifecyclePluginSpecs } from "../plugin/resolve.ts";
 import { checkPluginSettings } from "../plugin/settings-schema.ts";
 import type { PluginSpec } from "../plugin/spec.ts";
-import { killAllChildren, processTag } from "../process/child.ts";
 import { installCrashGuard } from "../process/crash-guard.ts";
-import { removeStaleTempDirs } from "../process/stale-dirs.ts";
-import { sweepTaggedProcesses } from "../process/sweep.ts";
 import { VERSION } from "../version.ts";
 import { executorIdentity } from "./executor-identity.ts";
 import type { LifecycleParticipant } from "./lifecycle.ts";

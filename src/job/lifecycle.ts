@@ -6,15 +6,15 @@
  */
 
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { DroverError } from "../errors.ts";
-import type { JobContext } from "../gen/drover/plugin/v1/job_pb.ts";
-import { ResultKind } from "../gen/drover/plugin/v1/job_pb.ts";
-import type { JobOutcomeSchema } from "../gen/drover/plugin/v1/lifecycle_pb.ts";
+import { DroverError } from "../../kernel/errors.ts";
+import type { JobContext } from "../../kernel/gen/drover/plugin/v1/job_pb.ts";
+import { ResultKind } from "../../kernel/gen/drover/plugin/v1/job_pb.ts";
+import type { JobOutcomeSchema } from "../../kernel/gen/drover/plugin/v1/lifecycle_pb.ts";
 import {
   AnnotationLevel,
   type JobOutcome,
   type LifecycleEvent,
-} from "../gen/drover/plugin/v1/lifecycle_pb.ts";
+} from "../../kernel/gen/drover/plugin/v1/lifecycle_pb.ts";
 import type { JobLog } from "../log/job-log.ts";
 import type { LifecycleClient } from "../plugin/host.ts";
 

@@ -75,12 +75,22 @@ export interface JobDependency {
   hasArtifacts: boolean;
 }
 
-export interface ServiceSpec {
+/**
+ * A container image as the payload describes one: the job's `image:` and each of its `services:`
+ * (GitLab's `Image`). Kept as given (unexpanded); plugins receive it in JobContext.
+ */
+export interface ImageSpec {
   name: string;
-  alias?: string;
-  entrypoint?: string[];
-  command?: string[];
-  variables?: Array<{ key: string; value: string }>;
+  /** One or several aliases separated by spaces or commas; "" when none. */
+  alias: string;
+  /** [] when the job does not override the image's ENTRYPOINT / CMD. */
+  entrypoint: string[];
+  command: string[];
+  /** A service's own `variables:`. */
+  variables: JobVariable[];
+  /** "always", "if-not-present", "never"; [] for the executor's default. */
+  pullPolicy: string[];
+  ports: Array<{ number: number; protocol: string; name: string }>;
 }
 
 export interface Job {
@@ -102,8 +112,9 @@ export interface Job {
   /** From the payload, in order (later entries override earlier ones with the same key). */
   variables: JobVariable[];
   steps: JobStep[];
-  image: { name: string } | undefined;
-  services: ServiceSpec[];
+  /** Undefined when the job names no image (GitLab sends `{"name": ""}` then). */
+  image: ImageSpec | undefined;
+  services: ImageSpec[];
   cache: CacheSpec[];
   artifacts: ArtifactSpec[];
   dependencies: JobDependency[];

@@ -8,17 +8,17 @@
  * path string is built only for the element being read or the error being reported.
  */
 
-import { DroverError } from "../errors.ts";
+import { DroverError } from "../../kernel/errors.ts";
 import { findJsonSyntaxError } from "./json.ts";
 import type {
   ArtifactSpec,
   CacheSpec,
   GitInfo,
+  ImageSpec,
   Job,
   JobDependency,
   JobStep,
   JobVariable,
-  ServiceSpec,
 } from "./model.ts";
 import { projectPathOf } from "./project.ts";
 
@@ -327,32 +327,38 @@ class Reader {
     };
   }
 
-  image(root: Obj): { name: string } | undefined {
+  image(root: Obj): ImageSpec | undefined {
     const o = this.optObject(root, "image", "");
     if (o === undefined) return undefined;
-    const name = this.optString(o, "name", "image", "");
+    const image = this.imageSpec(o, "image");
     // GitLab sends `"image": {"name": ""}` for a job without an image.
-    return name === "" ? undefined : { name };
+    return image.name === "" ? undefined : image;
   }
 
-  service(value: unknown, at: string): ServiceSpec {
-    const o = this.object(value, at);
-    const service: ServiceSpec = { name: this.string(o.name, child(at, "name")) };
-    const alias = this.optString(o, "alias", at, "");
-    if (alias !== "") service.alias = alias;
-    if (o.entrypoint !== undefined && o.entrypoint !== null)
-      service.entrypoint = this.optStrings(o, "entrypoint", at);
-    if (o.command !== undefined && o.command !== null) service.command = this.optStrings(o, "command", at);
-    if (o.variables !== undefined && o.variables !== null) {
-      service.variables = this.optArray(o, "variables", at, (v, vat) => {
-        const pair = this.object(v, vat);
-        return {
-          key: this.string(pair.key, child(vat, "key")),
-          value: this.optString(pair, "value", vat, ""),
-        };
-      });
-    }
+  service(value: unknown, at: string): ImageSpec {
+    const service = this.imageSpec(this.object(value, at), at);
+    if (service.name === "") this.fail(child(at, "name"), "expected an image name, got an empty string");
     return service;
+  }
+
+  /** GitLab's `Image` (spec.go): the fields of `image:` and of each `services:` entry. */
+  imageSpec(o: Obj, at: string): ImageSpec {
+    return {
+      name: this.optString(o, "name", at, ""),
+      alias: this.optString(o, "alias", at, ""),
+      entrypoint: this.optStrings(o, "entrypoint", at),
+      command: this.optStrings(o, "command", at),
+      variables: this.optArray(o, "variables", at, (v, vat) => this.variable(v, vat)),
+      pullPolicy: this.optStrings(o, "pull_policy", at),
+      ports: this.optArray(o, "ports", at, (v, pat) => {
+        const port = this.object(v, pat);
+        return {
+          number: this.optInteger(port, "number", pat, 0),
+          protocol: this.optString(port, "protocol", pat, ""),
+          name: this.optString(port, "name", pat, ""),
+        };
+      }),
+    };
   }
 
   cache(value: unknown, at: string): CacheSpec {

@@ -3,9 +3,9 @@
  * timeout, whether it can fail the job). The one place a stage is decided; the engine only walks it.
  */
 
+import { type VariableTable, variableTable, variableValue } from "../../kernel/variables.ts";
 import { parseDuration } from "./duration.ts";
 import type { CacheSpec, Job, JobStep, JobVariable, PlannedStage, StageName, When } from "./model.ts";
-import { type VariableTable, variableTable, variableValue } from "./variables.ts";
 
 /** GitLab Runner's default for RUNNER_AFTER_SCRIPT_TIMEOUT: 5 minutes. */
 export const DEFAULT_AFTER_SCRIPT_TIMEOUT_SECONDS = 300;

@@ -2,7 +2,7 @@
  * How a job and its stages end. A job's result is one of three shapes; a failure always has
  * GitLab's failure reason and a one-line message, a success has neither.
  */
-import { ExitStatus, exitStatusForFailure, type FailureReason } from "../errors.ts";
+import { ExitStatus, exitStatusForFailure, type FailureReason } from "../exit-status.ts";
 import type { StageName } from "./model.ts";
 
 /** How one stage ended, as recorded for the summary, the completed hooks and metrics. */

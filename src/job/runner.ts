@@ -10,16 +10,16 @@
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
-import type { RunnerConfig } from "../config/model.ts";
-import { DroverError } from "../errors.ts";
-import type { JobConfig } from "../gen/drover/plugin/v1/executor_pb.ts";
+import { DroverError } from "../../kernel/errors.ts";
+import type { JobConfig } from "../../kernel/gen/drover/plugin/v1/executor_pb.ts";
 import {
   type JobContext,
   JobContextSchema,
   OutputStream,
   ResultKind,
   type StageResult,
-} from "../gen/drover/plugin/v1/job_pb.ts";
+} from "../../kernel/gen/drover/plugin/v1/job_pb.ts";
+import type { RunnerConfig } from "../config/model.ts";
 import type { JobLog } from "../log/job-log.ts";
 import type { Logger } from "../log/logger.ts";
 import { addLogRedaction, type LogRedaction } from "../log/redaction.ts";
@@ -655,9 +655,9 @@ class JobRun {
       jobJson: new TextEncoder().encode(JSON.stringify(job.payload)),
       variables,
       runnerName: runner.name,
-      runnerSettingsJson:
-        settingsJson ??
-        JSON.stringify((runner.executor === "plugin" ? runner.settings : runner.section) ?? {}),
+      runnerSettingsJson: settingsJson ?? JSON.stringify(runner.executor === "shell" ? {} : runner.settings),
+      image: job.image,
+      services: job.services,
     });
   }
 }

@@ -4,8 +4,8 @@
  * protocol's JobOutcome for the completed hooks.
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { ResultKind, type StageResult } from "../gen/drover/plugin/v1/job_pb.ts";
-import type { JobOutcomeSchema } from "../gen/drover/plugin/v1/lifecycle_pb.ts";
+import { ResultKind, type StageResult } from "../../kernel/gen/drover/plugin/v1/job_pb.ts";
+import type { JobOutcomeSchema } from "../../kernel/gen/drover/plugin/v1/lifecycle_pb.ts";
 import type { PlannedStage } from "./model.ts";
 import type { JobResult, StageRecord } from "./result.ts";
 

@@ -12,7 +12,7 @@
 
 import type { Logger as PinoLogger } from "pino";
 import pino from "pino";
-import { DroverError } from "../errors.ts";
+import { DroverError } from "../../kernel/errors.ts";
 import { prettyLine } from "./pretty.ts";
 import { redactLogText } from "./redaction.ts";
 

@@ -12,28 +12,31 @@ import { rmSync } from "node:fs";
 import type { DescMethod } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import * as grpc from "@grpc/grpc-js";
-import { DroverError } from "../errors.ts";
-import { Executor } from "../gen/drover/plugin/v1/executor_pb.ts";
-import { Lifecycle } from "../gen/drover/plugin/v1/lifecycle_pb.ts";
-import { type GetInfoResponse, PluginInfo, PluginKind } from "../gen/drover/plugin/v1/plugin_info_pb.ts";
-import { Health, HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_pb.ts";
-import { GRPCController } from "../gen/plugin/grpc_controller_pb.ts";
-import type { Logger } from "../log/logger.ts";
-import { removeStaleTempDirs } from "../process/stale-dirs.ts";
-import { sweepTaggedProcesses } from "../process/sweep.ts";
+import { DroverError } from "../../kernel/errors.ts";
+import { Executor } from "../../kernel/gen/drover/plugin/v1/executor_pb.ts";
+import { Lifecycle } from "../../kernel/gen/drover/plugin/v1/lifecycle_pb.ts";
+import {
+  type GetInfoResponse,
+  PluginInfo,
+  PluginKind,
+} from "../../kernel/gen/drover/plugin/v1/plugin_info_pb.ts";
+import { Health, HealthCheckResponse_ServingStatus } from "../../kernel/gen/grpc/health/v1/health_pb.ts";
+import { GRPCController } from "../../kernel/gen/plugin/grpc_controller_pb.ts";
+import { removeStaleTempDirs } from "../../kernel/process/owned-temp-dirs.ts";
+import { sweepTaggedProcesses } from "../../kernel/process/sweep.ts";
 import {
   type CallOptions,
   createClient,
   type MethodsOf,
   type ServiceClient,
-} from "../protocol/grpc-service.ts";
-import { grpcTarget, HEALTH_SERVICE_NAME } from "../protocol/handshake.ts";
+} from "../../kernel/protocol/grpc-service.ts";
+import { grpcTarget, HEALTH_SERVICE_NAME } from "../../kernel/protocol/handshake.ts";
+import { MAX_MESSAGE_BYTES } from "../../kernel/protocol/limits.ts";
+import type { Logger } from "../log/logger.ts";
 import { describeExit, type LaunchedPlugin, launchPlugin, PLUGIN_GRACE_MS } from "./launch.ts";
 import type { PluginSpec } from "./spec.ts";
 import { translateCallError } from "./transport-errors.ts";
 
-/** Largest message either side accepts: a job payload with 10 MiB of variables must fit. */
-export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 /** The HTTP/2 flow-control window of a plugin connection (see the channel options). */
 const FLOW_CONTROL_WINDOW_BYTES = 16 * 1024 * 1024;
 /** How long a failed call waits for the plugin's exit status before blaming the transport. */

@@ -5,11 +5,9 @@
  */
 import { rmSync } from "node:fs";
 import { createInterface } from "node:readline";
-import { DroverError } from "../errors.ts";
-import type { Logger } from "../log/logger.ts";
-import { forwardPluginStderr } from "../log/plugin-stderr.ts";
-import { type Child, type ChildExit, processTag, startChild } from "../process/child.ts";
-import { ownedTempDir } from "../process/stale-dirs.ts";
+import { DroverError } from "../../kernel/errors.ts";
+import { type Child, type ChildExit, processTag, startChild } from "../../kernel/process/child.ts";
+import { ownedTempDir } from "../../kernel/process/owned-temp-dirs.ts";
 import {
   APP_PROTOCOL_VERSIONS,
   type Handshake,
@@ -19,7 +17,9 @@ import {
   PROTOCOL_VERSIONS_ENV,
   parseHandshake,
   SOCKET_DIR_ENV,
-} from "../protocol/handshake.ts";
+} from "../../kernel/protocol/handshake.ts";
+import type { Logger } from "../log/logger.ts";
+import { forwardPluginStderr } from "../log/plugin-stderr.ts";
 import { checkBeforeLaunch } from "./install/trust.ts";
 import type { PluginSpec } from "./spec.ts";
 

@@ -3,8 +3,8 @@
  */
 import { accessSync, constants, statSync } from "node:fs";
 import { basename } from "node:path";
+import { DroverError } from "../../kernel/errors.ts";
 import type { HookScript, HooksConfig, RunnerConfig } from "../config/model.ts";
-import { DroverError } from "../errors.ts";
 import { readLock } from "./install/lock.ts";
 import { lockPath, pluginDir } from "./install/plugin-dir.ts";
 import { selectInstalled } from "./install/select.ts";

@@ -6,7 +6,7 @@
  * Ajv is loaded only when a schema exists, in the flavour the schema's `$schema` asks for (draft
  * 2020-12, 2019-09, else draft-07).
  */
-import { DroverError } from "../errors.ts";
+import { DroverError } from "../../kernel/errors.ts";
 
 export async function checkPluginSettings(
   plugin: string,

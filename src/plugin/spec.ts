@@ -34,9 +34,8 @@ export function pluginSpec(
 /** The hidden sub-command that runs a built-in plugin. */
 export const PLUGIN_MODE_COMMAND = "__plugin";
 
+import type { BuiltinPluginName } from "../../plugins/catalog.ts";
 import type { Integrity } from "./install/trust.ts";
-
-export type BuiltinPluginName = "shell" | "custom" | "script-hooks";
 
 /**
  * A built-in plugin: this executable in plugin mode. When running from source (`bun src/main.ts`),

@@ -3,7 +3,7 @@
  * RPC: the one place that knows grpc-js status codes (after connect-es node-error.ts).
  */
 import { status as GrpcStatus, type ServiceError } from "@grpc/grpc-js";
-import { DroverError } from "../errors.ts";
+import { DroverError } from "../../kernel/errors.ts";
 
 function isServiceError(err: unknown): err is ServiceError {
   return (

@@ -3,9 +3,10 @@
  * is left behind"): if a bug escapes as an uncaught exception or an unhandled rejection in a
  * command that runs jobs, kill every child group and every tagged process before exiting.
  */
+
+import { killAllChildren, processTag } from "../../kernel/process/child.ts";
+import { sweepTaggedProcesses } from "../../kernel/process/sweep.ts";
 import type { Logger } from "../log/logger.ts";
-import { killAllChildren, processTag } from "./child.ts";
-import { sweepTaggedProcesses } from "./sweep.ts";
 
 let installed = false;
 

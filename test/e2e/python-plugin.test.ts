@@ -11,18 +11,18 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node
 import { join, relative } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { parse as parseToml } from "smol-toml";
-import { Executor } from "../../src/gen/drover/plugin/v1/executor_pb.ts";
-import { OutputStream, ResultKind } from "../../src/gen/drover/plugin/v1/job_pb.ts";
-import { PluginInfo, PluginKind } from "../../src/gen/drover/plugin/v1/plugin_info_pb.ts";
-import { Health, HealthCheckResponse_ServingStatus } from "../../src/gen/grpc/health/v1/health_pb.ts";
-import { GRPCController } from "../../src/gen/plugin/grpc_controller_pb.ts";
-import { createClient } from "../../src/protocol/grpc-service.ts";
+import { Executor } from "../../kernel/gen/drover/plugin/v1/executor_pb.ts";
+import { OutputStream, ResultKind } from "../../kernel/gen/drover/plugin/v1/job_pb.ts";
+import { PluginInfo, PluginKind } from "../../kernel/gen/drover/plugin/v1/plugin_info_pb.ts";
+import { Health, HealthCheckResponse_ServingStatus } from "../../kernel/gen/grpc/health/v1/health_pb.ts";
+import { GRPCController } from "../../kernel/gen/plugin/grpc_controller_pb.ts";
+import { createClient } from "../../kernel/protocol/grpc-service.ts";
 import {
   MAGIC_COOKIE_KEY,
   MAGIC_COOKIE_VALUE,
   NOT_RUN_DIRECTLY_MESSAGE,
   parseHandshake,
-} from "../../src/protocol/handshake.ts";
+} from "../../kernel/protocol/handshake.ts";
 import {
   cleanEnv,
   drover,

@@ -5,8 +5,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
-import { output, ResultKind, result, serveExecutor } from "@drover/plugin-sdk";
-import { mergeOutput } from "@drover/plugin-sdk/merge-output";
+import { mergeOutput, output, ResultKind, result, serveExecutor } from "@drover/plugin-sdk";
 
 const VERSION = "0.2.0";
 /** Job id → the job's private directory. */

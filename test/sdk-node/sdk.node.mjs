@@ -348,8 +348,7 @@ describe("@drover/plugin-sdk under Node", () => {
     writeFileSync(
       join(dir, "consumer.ts"),
       [
-        'import { type ExecutorHandlers, output, result, ResultKind, type RunRequest, serveExecutor } from "@drover/plugin-sdk";',
-        'import { mergeOutput } from "@drover/plugin-sdk/merge-output";',
+        'import { type ExecutorHandlers, mergeOutput, output, result, ResultKind, type RunRequest, serveExecutor, startChild, stageResultFromExit } from "@drover/plugin-sdk";',
         "const handlers: ExecutorHandlers = {",
         "  async *configure() { yield { event: { case: 'result', value: { status: { kind: ResultKind.SUCCESS } } } }; },",
         "  async *prepare() { yield result(ResultKind.SUCCESS); },",
@@ -358,6 +357,7 @@ describe("@drover/plugin-sdk under Node", () => {
         "};",
         "const stage: string = (null as unknown as RunRequest).stage;",
         "void stage; void mergeOutput;",
+        "export const exitResult = async () => stageResultFromExit(await startChild({ name: 'x', command: 'true', env: {}, graceMs: 1 }).exited);",
         "export const started: Promise<void> = serveExecutor({ info: { name: 'x', version: '1.0.0' }, handlers });",
         "// @ts-expect-error: the result kind is an enum, not a string",
         "result('success');",

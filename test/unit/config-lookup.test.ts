@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { DroverError } from "../../kernel/errors.ts";
 import {
   type ConfigLocation,
   defaultConfig,
@@ -9,7 +10,6 @@ import {
   loadConfig,
   lookupConfig,
 } from "../../src/config/index.ts";
-import { DroverError } from "../../src/errors.ts";
 
 const base: LookupInput = { env: {}, cwd: "/work/project", homeDir: "/home/ci" };
 const existing =
@@ -131,7 +131,6 @@ describe("loadConfig", () => {
             environment: [],
             requestConcurrency: 1,
             outputLimitBytes: 4 * 1024 * 1024,
-            section: { name: "default", executor: "shell" },
             line: 0,
           },
         ],

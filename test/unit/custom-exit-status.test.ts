@@ -1,9 +1,9 @@
 /** The one place a driver's exit is interpreted (plugins/custom/exit-status.ts, SPEC §7). */
 import { describe, expect, test } from "bun:test";
+import { DroverError } from "../../kernel/errors.ts";
+import type { ChildExit } from "../../kernel/process/child.ts";
 import { interpretDriverExit, parseBuildExitCode } from "../../plugins/custom/exit-status.ts";
 import { ResultKind } from "../../plugins/sdk/index.ts";
-import { DroverError } from "../../src/errors.ts";
-import type { ChildExit } from "../../src/process/child.ts";
 
 function exited(overrides: Partial<ChildExit>): ChildExit {
   return {

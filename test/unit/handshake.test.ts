@@ -5,7 +5,7 @@ import {
   negotiateVersion,
   parseHandshake,
   parseVersionList,
-} from "../../src/protocol/handshake.ts";
+} from "../../kernel/protocol/handshake.ts";
 
 describe("parseHandshake", () => {
   test("drover's own line", () => {

@@ -2,15 +2,15 @@ import { describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
-import { scriptHooksPlugin } from "../../plugins/script-hooks/plugin.ts";
-import { parseScriptHooksSettings } from "../../plugins/script-hooks/settings.ts";
-import { JobContextSchema, ResultKind } from "../../src/gen/drover/plugin/v1/job_pb.ts";
+import { JobContextSchema, ResultKind } from "../../kernel/gen/drover/plugin/v1/job_pb.ts";
 import {
   JobCompletedRequestSchema,
   JobStartedRequestSchema,
   type LifecycleEvent,
   LifecycleEventSchema,
-} from "../../src/gen/drover/plugin/v1/lifecycle_pb.ts";
+} from "../../kernel/gen/drover/plugin/v1/lifecycle_pb.ts";
+import { scriptHooksPlugin } from "../../plugins/script-hooks/plugin.ts";
+import { parseScriptHooksSettings } from "../../plugins/script-hooks/settings.ts";
 import { expectNoLeftovers, marker, type TempDir, tempDir, waitFor } from "../harness.ts";
 
 const decoder = new TextDecoder();

@@ -3,24 +3,24 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import {
-  type HookScriptOptions,
-  runHookScript,
-  STEP_SUMMARY_LIMIT,
-} from "../../plugins/script-hooks/hook-script.ts";
-import { findExecutable } from "../../plugins/script-hooks/shell.ts";
-import {
   type JobContext,
   JobContextSchema,
   OutputStream,
   ResultKind,
   VariableSchema,
-} from "../../src/gen/drover/plugin/v1/job_pb.ts";
+} from "../../kernel/gen/drover/plugin/v1/job_pb.ts";
 import {
   AnnotationLevel,
   JobOutcomeSchema,
   type LifecycleEvent,
   LifecycleEventSchema,
-} from "../../src/gen/drover/plugin/v1/lifecycle_pb.ts";
+} from "../../kernel/gen/drover/plugin/v1/lifecycle_pb.ts";
+import {
+  type HookScriptOptions,
+  runHookScript,
+  STEP_SUMMARY_LIMIT,
+} from "../../plugins/script-hooks/hook-script.ts";
+import { findExecutable } from "../../plugins/script-hooks/shell.ts";
 import { expectNoLeftovers, marker, type TempDir, tempDir } from "../harness.ts";
 
 const BASH = findExecutable("bash", process.env.PATH) ?? "bash";

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { DroverError } from "../../src/errors.ts";
+import { DroverError } from "../../kernel/errors.ts";
 import { adHocJob, findJsonSyntaxError, parseJob, projectDirFor } from "../../src/job/index.ts";
 
 const minimal = { id: 42, steps: [{ name: "script", script: ["echo hi"] }] };
@@ -249,8 +249,14 @@ describe("parseJob defaults", () => {
     expect(job.services).toEqual([
       {
         name: "postgres:16",
+        alias: "",
+        entrypoint: [],
         command: ["postgres", "-c", "fsync=off"],
-        variables: [{ key: "POSTGRES_PASSWORD", value: "x" }],
+        variables: [
+          { key: "POSTGRES_PASSWORD", value: "x", public: false, masked: false, file: false, raw: false },
+        ],
+        pullPolicy: [],
+        ports: [],
       },
     ]);
     expect(job.cache).toEqual([

@@ -1,9 +1,8 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: the strings are shell and GitLab variable references
 import { describe, expect, test } from "bun:test";
+import { expandAll, expandVariables } from "../../kernel/variables.ts";
 import {
   allVariables,
-  expandAll,
-  expandVariables,
   type JobVariable,
   maskedValues,
   parseJob,

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DroverError } from "../../src/errors.ts";
+import { DroverError } from "../../kernel/errors.ts";
 import { createLogger, type LoggerOptions } from "../../src/log/logger.ts";
 import { addLogRedaction, redactLogText } from "../../src/log/redaction.ts";
 

@@ -1,10 +1,13 @@
 import { describe, expect, test } from "bun:test";
 import { create, toBinary } from "@bufbuild/protobuf";
 import fc from "fast-check";
-import { ConfigureEventSchema, ConfigureRequestSchema } from "../../src/gen/drover/plugin/v1/executor_pb.ts";
-import { OutputStream, ResultKind, StageEventSchema } from "../../src/gen/drover/plugin/v1/job_pb.ts";
-import { LifecycleEventSchema } from "../../src/gen/drover/plugin/v1/lifecycle_pb.ts";
-import { encodeOutputEvent, hasOutputEvent } from "../../src/protocol/output-event-encoding.ts";
+import {
+  ConfigureEventSchema,
+  ConfigureRequestSchema,
+} from "../../kernel/gen/drover/plugin/v1/executor_pb.ts";
+import { OutputStream, ResultKind, StageEventSchema } from "../../kernel/gen/drover/plugin/v1/job_pb.ts";
+import { LifecycleEventSchema } from "../../kernel/gen/drover/plugin/v1/lifecycle_pb.ts";
+import { encodeOutputEvent, hasOutputEvent } from "../../kernel/protocol/output-event-encoding.ts";
 
 describe("the output-event fast path", () => {
   test("applies to the three event types, and to nothing else", () => {

@@ -17,8 +17,8 @@
  * Untrusted text (variable values, command echoes, paths, keys) only ever appears single-quoted.
  */
 
+import { expandVariables, variableTable } from "../../../kernel/variables.ts";
 import type { JobVariable } from "../model.ts";
-import { expandVariables, variableTable } from "../variables.ts";
 
 /** `value` as one bash word, byte for byte: single quotes, each `'` written as `'\''`. */
 export function quote(value: string): string {

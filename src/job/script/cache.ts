@@ -9,8 +9,8 @@
  * failure; an archive that cannot be written fails its stage, which never affects the job's status.
  */
 
+import { expandVariables, variableTable } from "../../../kernel/variables.ts";
 import type { CacheSpec, ScriptContext } from "../model.ts";
-import { expandVariables, variableTable } from "../variables.ts";
 import { type ScriptWriter, shellWord } from "./bash.ts";
 
 /** The expanded cache key, or why it cannot name a directory. */

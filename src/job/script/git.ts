@@ -8,9 +8,9 @@
  */
 
 import { posix } from "node:path";
-import { DroverError } from "../../errors.ts";
+import { DroverError } from "../../../kernel/errors.ts";
+import { type VariableTable, variableTable, variableValue } from "../../../kernel/variables.ts";
 import type { Job, ScriptContext } from "../model.ts";
-import { type VariableTable, variableTable, variableValue } from "../variables.ts";
 import { type ScriptWriter, shellWord } from "./bash.ts";
 
 export type GitStrategy = "clone" | "fetch" | "none" | "empty";

@@ -4,7 +4,7 @@
  * wrapping and quoting rules.
  */
 
-import { DroverError } from "../../errors.ts";
+import { DroverError } from "../../../kernel/errors.ts";
 import type { Job, PlannedStage, ScriptContext } from "../model.ts";
 import { cachesToArchive, cachesToRestore, stepForStage } from "../plan.ts";
 import { fileVariablePath, isShellName, ScriptWriter, shellWord } from "./bash.ts";

@@ -19,10 +19,10 @@ import {
 } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import semver from "semver";
-import { DroverError } from "../../errors.ts";
-import { PluginKind } from "../../gen/drover/plugin/v1/plugin_info_pb.ts";
+import { DroverError } from "../../../kernel/errors.ts";
+import { PluginKind } from "../../../kernel/gen/drover/plugin/v1/plugin_info_pb.ts";
+import { APP_PROTOCOL_VERSIONS } from "../../../kernel/protocol/handshake.ts";
 import type { Logger } from "../../log/logger.ts";
-import { APP_PROTOCOL_VERSIONS } from "../../protocol/handshake.ts";
 import { PluginHost } from "../host.ts";
 import { pluginSpec } from "../spec.ts";
 import { digestTree, sha256File } from "./digest.ts";

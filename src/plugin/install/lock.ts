@@ -6,7 +6,7 @@
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
-import { DroverError } from "../../errors.ts";
+import { DroverError } from "../../../kernel/errors.ts";
 
 export interface InstalledPlugin {
   name: string;

@@ -11,7 +11,7 @@ import { readFileSync } from "node:fs";
 import { isAbsolute, join, normalize } from "node:path";
 import semver from "semver";
 import { parse, TomlError } from "smol-toml";
-import { DroverError } from "../../errors.ts";
+import { DroverError } from "../../../kernel/errors.ts";
 
 export const MANIFEST_FILE = "drover-plugin.toml";
 

@@ -3,7 +3,7 @@
  * highest installed version that satisfies the constraint.
  */
 import semver from "semver";
-import { DroverError } from "../../errors.ts";
+import { DroverError } from "../../../kernel/errors.ts";
 import type { InstalledPlugin, LockFile } from "./lock.ts";
 
 export function selectInstalled(

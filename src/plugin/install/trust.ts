@@ -5,7 +5,7 @@
  */
 import { statSync } from "node:fs";
 import { join } from "node:path";
-import { DroverError } from "../../errors.ts";
+import { DroverError } from "../../../kernel/errors.ts";
 import { sha256File } from "./digest.ts";
 
 export interface Integrity {

@@ -7,7 +7,7 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startChild } from "../../../src/process/child.ts";
+import { startChild } from "../../../kernel/process/child.ts";
 import { ensureBuilt, processesWithEnv } from "../../harness.ts";
 import {
   commandLine,

@@ -1,5 +1,5 @@
 /**
- * The one bridge between protobuf-es service descriptors (generated into src/gen by buf) and
+ * The one bridge between protobuf-es service descriptors (generated into kernel/gen by buf) and
  * grpc-js: service definitions for servers, typed clients for the core, typed handlers for plugins.
  * No RPC has a hand-written serializer; everything goes through `toBinary`/`fromBinary` of the
  * method's message schema.

@@ -1,6 +1,7 @@
 /**
- * The one error type of drover, its closed set of codes, and the table that maps a job's failure
- * reason to the process exit status.
+ * The one error type of drover and of its plugins, and its closed set of codes. The core and the
+ * plugin SDK share it (a plugin's errors carry the same codes); what a code means for drover's exit
+ * status is the core's business (src/exit-status.ts).
  *
  * Shape after connect-es `ConnectError` and execa's final error: a short one-line message for the
  * person at the terminal (`shortMessage`), the long story (stderr tail, cause chain) in `details`
@@ -96,53 +97,4 @@ function longMessage(short: string, details: ErrorDetails): string {
   if (details.problems?.length) parts.push(...details.problems.map((p) => `  ${p}`));
   if (details.stderrTail) parts.push(`last output on stderr:\n${details.stderrTail}`);
   return parts.join("\n");
-}
-
-/** GitLab's failure reasons, as drover reports them for a job (SPEC §6). */
-export type FailureReason =
-  | "script_failure"
-  | "runner_system_failure"
-  | "job_execution_timeout"
-  | "job_canceled"
-  | "runner_interrupted"
-  | "runner_configuration_error";
-
-/** Process exit statuses of `drover` (SPEC §3). */
-export const ExitStatus = {
-  ok: 0,
-  jobFailed: 1,
-  systemFailure: 2,
-  canceled: 3,
-  usage: 64,
-  config: 78,
-} as const;
-export type ExitStatus = (typeof ExitStatus)[keyof typeof ExitStatus];
-
-/** The one table from a job's failure reason to drover's exit status. */
-export function exitStatusForFailure(reason: FailureReason): ExitStatus {
-  switch (reason) {
-    case "script_failure":
-      return ExitStatus.jobFailed;
-    case "runner_system_failure":
-      return ExitStatus.systemFailure;
-    case "job_execution_timeout":
-    case "job_canceled":
-    case "runner_interrupted":
-      return ExitStatus.canceled;
-    case "runner_configuration_error":
-      return ExitStatus.config;
-  }
-}
-
-/** The exit status for an error that ended a command before or outside a job. */
-export function exitStatusForError(err: DroverError): ExitStatus {
-  switch (err.code) {
-    case "usage":
-    case "job_invalid":
-      return ExitStatus.usage;
-    case "config_invalid":
-      return ExitStatus.config;
-    default:
-      return ExitStatus.systemFailure;
-  }
 }

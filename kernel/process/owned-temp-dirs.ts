@@ -17,15 +17,15 @@ import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-/** The prefixes of the dirs drover's processes make (each followed by an owner mark). */
-export const OWNED_DIR_PREFIXES = [
-  "drover-plugin-",
-  "drover-shell-",
-  "drover-hook-",
-  "custom-executor-",
-] as const;
+/**
+ * The prefixes an owned dir may have: `drover-<name>-` (lower-case letters and digits: drover's
+ * `drover-plugin-`, `drover-shell-`, `drover-hook-`, and any plugin's own) and GitLab Runner's
+ * `custom-executor-` (the custom executor's job dirs keep GitLab's name).
+ */
+export type OwnedDirPrefix = `drover-${string}-` | "custom-executor-";
 
-const OWNED_DIR = /^(drover-plugin|drover-shell|drover-hook|custom-executor)-o(\d+)\.(\d+)-[A-Za-z0-9]{6}$/;
+const PREFIX = /^(?:drover-[a-z0-9]+|custom-executor)-$/;
+const OWNED_DIR = /^(drover-[a-z0-9]+|custom-executor)-o(\d+)\.(\d+)-[A-Za-z0-9]{6}$/;
 
 /** /proc/PID/stat from field 3 (state) on, or undefined when unknown. */
 function statFields(pid: number | "self"): string[] | undefined {
@@ -55,7 +55,10 @@ function ownerMark(): string {
  * A fresh private dir (0700: mkdtemp's mode) in `parent` (default: the temp dir), named
  * `<prefix><owner mark>-XXXXXX` so that a later drover can tell whether it was left behind.
  */
-export function ownedTempDir(prefix: (typeof OWNED_DIR_PREFIXES)[number], parent = tmpdir()): string {
+export function ownedTempDir(prefix: OwnedDirPrefix, parent = tmpdir()): string {
+  if (!PREFIX.test(prefix)) {
+    throw new Error(`ownedTempDir: prefix ${JSON.stringify(prefix)} is not "drover-<letters and digits>-"`);
+  }
   return mkdtempSync(join(parent, `${prefix}${ownerMark()}-`));
 }
 

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file drover/plugin/v1/job.proto.
  */
 export const file_drover_plugin_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("Chpkcm92ZXIvcGx1Z2luL3YxL2pvYi5wcm90bxIQZHJvdmVyLnBsdWdpbi52MSJhCghWYXJpYWJsZRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAkSDgoGbWFza2VkGAMgASgIEgwKBGZpbGUYBCABKAgSDgoGcHVibGljGAUgASgIEgsKA3JhdxgGIAEoCCKiAQoKSm9iQ29udGV4dBIOCgZqb2JfaWQYASABKAkSEAoIam9iX25hbWUYAiABKAkSEAoIam9iX2pzb24YAyABKAwSLQoJdmFyaWFibGVzGAQgAygLMhouZHJvdmVyLnBsdWdpbi52MS5WYXJpYWJsZRITCgtydW5uZXJfbmFtZRgFIAEoCRIcChRydW5uZXJfc2V0dGluZ3NfanNvbhgGIAEoCSJLCgtPdXRwdXRDaHVuaxIuCgZzdHJlYW0YASABKA4yHi5kcm92ZXIucGx1Z2luLnYxLk91dHB1dFN0cmVhbRIMCgRkYXRhGAIgASgMIl0KC1N0YWdlUmVzdWx0EioKBGtpbmQYASABKA4yHC5kcm92ZXIucGx1Z2luLnYxLlJlc3VsdEtpbmQSEQoJZXhpdF9jb2RlGAIgASgFEg8KB21lc3NhZ2UYAyABKAkidwoKU3RhZ2VFdmVudBIvCgZvdXRwdXQYASABKAsyHS5kcm92ZXIucGx1Z2luLnYxLk91dHB1dENodW5rSAASLwoGcmVzdWx0GAIgASgLMh0uZHJvdmVyLnBsdWdpbi52MS5TdGFnZVJlc3VsdEgAQgcKBWV2ZW50KmEKDE91dHB1dFN0cmVhbRIdChlPVVRQVVRfU1RSRUFNX1VOU1BFQ0lGSUVEEAASGAoUT1VUUFVUX1NUUkVBTV9TVERPVVQQARIYChRPVVRQVVRfU1RSRUFNX1NUREVSUhACKqYBCgpSZXN1bHRLaW5kEhsKF1JFU1VMVF9LSU5EX1VOU1BFQ0lGSUVEEAASFwoTUkVTVUxUX0tJTkRfU1VDQ0VTUxABEh0KGVJFU1VMVF9LSU5EX0JVSUxEX0ZBSUxVUkUQAhIeChpSRVNVTFRfS0lORF9TWVNURU1fRkFJTFVSRRADEiMKH1JFU1VMVF9LSU5EX0NPTkZJR1VSQVRJT05fRVJST1IQBGIGcHJvdG8z");
+  fileDesc("Chpkcm92ZXIvcGx1Z2luL3YxL2pvYi5wcm90bxIQZHJvdmVyLnBsdWdpbi52MSJhCghWYXJpYWJsZRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAkSDgoGbWFza2VkGAMgASgIEgwKBGZpbGUYBCABKAgSDgoGcHVibGljGAUgASgIEgsKA3JhdxgGIAEoCCI7CglJbWFnZVBvcnQSDgoGbnVtYmVyGAEgASgNEhAKCHByb3RvY29sGAIgASgJEgwKBG5hbWUYAyABKAkiuQEKBUltYWdlEgwKBG5hbWUYASABKAkSDQoFYWxpYXMYAiABKAkSEgoKZW50cnlwb2ludBgDIAMoCRIPCgdjb21tYW5kGAQgAygJEi0KCXZhcmlhYmxlcxgFIAMoCzIaLmRyb3Zlci5wbHVnaW4udjEuVmFyaWFibGUSEwoLcHVsbF9wb2xpY3kYBiADKAkSKgoFcG9ydHMYByADKAsyGy5kcm92ZXIucGx1Z2luLnYxLkltYWdlUG9ydCL1AQoKSm9iQ29udGV4dBIOCgZqb2JfaWQYASABKAkSEAoIam9iX25hbWUYAiABKAkSEAoIam9iX2pzb24YAyABKAwSLQoJdmFyaWFibGVzGAQgAygLMhouZHJvdmVyLnBsdWdpbi52MS5WYXJpYWJsZRITCgtydW5uZXJfbmFtZRgFIAEoCRIcChRydW5uZXJfc2V0dGluZ3NfanNvbhgGIAEoCRImCgVpbWFnZRgHIAEoCzIXLmRyb3Zlci5wbHVnaW4udjEuSW1hZ2USKQoIc2VydmljZXMYCCADKAsyFy5kcm92ZXIucGx1Z2luLnYxLkltYWdlIksKC091dHB1dENodW5rEi4KBnN0cmVhbRgBIAEoDjIeLmRyb3Zlci5wbHVnaW4udjEuT3V0cHV0U3RyZWFtEgwKBGRhdGEYAiABKAwiXQoLU3RhZ2VSZXN1bHQSKgoEa2luZBgBIAEoDjIcLmRyb3Zlci5wbHVnaW4udjEuUmVzdWx0S2luZBIRCglleGl0X2NvZGUYAiABKAUSDwoHbWVzc2FnZRgDIAEoCSJ3CgpTdGFnZUV2ZW50Ei8KBm91dHB1dBgBIAEoCzIdLmRyb3Zlci5wbHVnaW4udjEuT3V0cHV0Q2h1bmtIABIvCgZyZXN1bHQYAiABKAsyHS5kcm92ZXIucGx1Z2luLnYxLlN0YWdlUmVzdWx0SABCBwoFZXZlbnQqYQoMT3V0cHV0U3RyZWFtEh0KGU9VVFBVVF9TVFJFQU1fVU5TUEVDSUZJRUQQABIYChRPVVRQVVRfU1RSRUFNX1NURE9VVBABEhgKFE9VVFBVVF9TVFJFQU1fU1RERVJSEAIqpgEKClJlc3VsdEtpbmQSGwoXUkVTVUxUX0tJTkRfVU5TUEVDSUZJRUQQABIXChNSRVNVTFRfS0lORF9TVUNDRVNTEAESHQoZUkVTVUxUX0tJTkRfQlVJTERfRkFJTFVSRRACEh4KGlJFU1VMVF9LSU5EX1NZU1RFTV9GQUlMVVJFEAMSIwofUkVTVUxUX0tJTkRfQ09ORklHVVJBVElPTl9FUlJPUhAEYgZwcm90bzM");
 
 /**
  * A job variable, after drover has added the predefined ones (CI_JOB_ID, CI_PROJECT_DIR, ...).
@@ -65,6 +65,96 @@ export const VariableSchema: GenMessage<Variable> = /*@__PURE__*/
   messageDesc(file_drover_plugin_v1_job, 0);
 
 /**
+ * A port a container image exposes, as GitLab's job payload lists it (`image:ports`, `services:ports`).
+ *
+ * @generated from message drover.plugin.v1.ImagePort
+ */
+export type ImagePort = Message<"drover.plugin.v1.ImagePort"> & {
+  /**
+   * @generated from field: uint32 number = 1;
+   */
+  number: number;
+
+  /**
+   * "http" or "https" (GitLab's default "http").
+   *
+   * @generated from field: string protocol = 2;
+   */
+  protocol: string;
+
+  /**
+   * @generated from field: string name = 3;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message drover.plugin.v1.ImagePort.
+ * Use `create(ImagePortSchema)` to create a new message.
+ */
+export const ImagePortSchema: GenMessage<ImagePort> = /*@__PURE__*/
+  messageDesc(file_drover_plugin_v1_job, 1);
+
+/**
+ * A container image as GitLab's job payload describes one: the job's `image:` and each of its
+ * `services:` (GitLab's `Image`). Values are as the payload gives them; `$VAR` references in `name`
+ * and `alias` are expanded by the executor, against the job's variables, as GitLab's executors do.
+ *
+ * @generated from message drover.plugin.v1.Image
+ */
+export type Image = Message<"drover.plugin.v1.Image"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * One or several aliases separated by spaces or commas (GitLab's `alias`); empty when none.
+   *
+   * @generated from field: string alias = 2;
+   */
+  alias: string;
+
+  /**
+   * Override the image's ENTRYPOINT / CMD; empty when the job does not.
+   *
+   * @generated from field: repeated string entrypoint = 3;
+   */
+  entrypoint: string[];
+
+  /**
+   * @generated from field: repeated string command = 4;
+   */
+  command: string[];
+
+  /**
+   * Variables for this image only (a service's `variables:`).
+   *
+   * @generated from field: repeated drover.plugin.v1.Variable variables = 5;
+   */
+  variables: Variable[];
+
+  /**
+   * "always", "if-not-present", "never", in the order of preference; empty: the executor's default.
+   *
+   * @generated from field: repeated string pull_policy = 6;
+   */
+  pullPolicy: string[];
+
+  /**
+   * @generated from field: repeated drover.plugin.v1.ImagePort ports = 7;
+   */
+  ports: ImagePort[];
+};
+
+/**
+ * Describes the message drover.plugin.v1.Image.
+ * Use `create(ImageSchema)` to create a new message.
+ */
+export const ImageSchema: GenMessage<Image> = /*@__PURE__*/
+  messageDesc(file_drover_plugin_v1_job, 2);
+
+/**
  * Everything a plugin needs to know about a job. Every call that concerns a job carries its id;
  * a plugin serves several jobs at once.
  *
@@ -101,12 +191,27 @@ export type JobContext = Message<"drover.plugin.v1.JobContext"> & {
   runnerName: string;
 
   /**
-   * The runner's section of config.toml as a JSON object (keys as in config.toml); for
-   * `executor = "plugin"` runners, the content of `[runners.plugin.settings]`.
+   * The settings of this plugin as a JSON object, keys as in config.toml: for an executor,
+   * `[runners.plugin.settings]` (the custom executor: `[runners.custom]`); for a lifecycle plugin,
+   * its `[hooks.plugins.settings]`. "{}" when there are none.
    *
    * @generated from field: string runner_settings_json = 6;
    */
   runnerSettingsJson: string;
+
+  /**
+   * The job's `image:`; unset when the job names none.
+   *
+   * @generated from field: drover.plugin.v1.Image image = 7;
+   */
+  image?: Image | undefined;
+
+  /**
+   * The job's `services:`, in order.
+   *
+   * @generated from field: repeated drover.plugin.v1.Image services = 8;
+   */
+  services: Image[];
 };
 
 /**
@@ -114,7 +219,7 @@ export type JobContext = Message<"drover.plugin.v1.JobContext"> & {
  * Use `create(JobContextSchema)` to create a new message.
  */
 export const JobContextSchema: GenMessage<JobContext> = /*@__PURE__*/
-  messageDesc(file_drover_plugin_v1_job, 1);
+  messageDesc(file_drover_plugin_v1_job, 3);
 
 /**
  * Bytes a stage printed, exactly as printed (not necessarily UTF-8, not split at line ends).
@@ -138,7 +243,7 @@ export type OutputChunk = Message<"drover.plugin.v1.OutputChunk"> & {
  * Use `create(OutputChunkSchema)` to create a new message.
  */
 export const OutputChunkSchema: GenMessage<OutputChunk> = /*@__PURE__*/
-  messageDesc(file_drover_plugin_v1_job, 2);
+  messageDesc(file_drover_plugin_v1_job, 4);
 
 /**
  * How a stage (or a lifecycle event) ended.
@@ -169,7 +274,7 @@ export type StageResult = Message<"drover.plugin.v1.StageResult"> & {
  * Use `create(StageResultSchema)` to create a new message.
  */
 export const StageResultSchema: GenMessage<StageResult> = /*@__PURE__*/
-  messageDesc(file_drover_plugin_v1_job, 3);
+  messageDesc(file_drover_plugin_v1_job, 5);
 
 /**
  * One message of a stage's output stream: output chunks, then exactly one result.
@@ -200,7 +305,7 @@ export type StageEvent = Message<"drover.plugin.v1.StageEvent"> & {
  * Use `create(StageEventSchema)` to create a new message.
  */
 export const StageEventSchema: GenMessage<StageEvent> = /*@__PURE__*/
-  messageDesc(file_drover_plugin_v1_job, 4);
+  messageDesc(file_drover_plugin_v1_job, 6);
 
 /**
  * @generated from enum drover.plugin.v1.OutputStream
