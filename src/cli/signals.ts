@@ -2,7 +2,7 @@
  * Ctrl-C and SIGTERM for commands that run jobs: the first SIGINT cancels gracefully (after_script
  * and cleanup still run), the second aborts; SIGTERM cancels as "runner interrupted".
  */
-import type { StopReason } from "../job/runner.ts";
+import type { StopReason } from "../job/outcome.ts";
 
 export interface StopSignals {
   cancel: AbortSignal;

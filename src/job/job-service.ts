@@ -21,7 +21,7 @@ import { executorIdentity } from "./executor-identity.ts";
 import type { LifecycleParticipant } from "./lifecycle.ts";
 import type { Job } from "./model.ts";
 import type { JobResult } from "./result.ts";
-import { runJob } from "./runner.ts";
+import { runJob } from "./run-job.ts";
 import { SlotAllocator } from "./slots.ts";
 
 export interface RunOptions {

@@ -15,8 +15,8 @@ import {
   type JobOutcome,
   type LifecycleEvent,
 } from "../../kernel/gen/drover/plugin/v1/lifecycle_pb.ts";
+import type { LifecycleClient } from "../../kernel/protocol/clients.ts";
 import type { JobLog } from "../log/job-log.ts";
-import type { LifecycleClient } from "../plugin/host.ts";
 
 /** One lifecycle plugin taking part in a job. */
 export interface LifecycleParticipant {

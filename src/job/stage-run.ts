@@ -1,35 +1,29 @@
 /**
- * How one stage ended, as the job engine sees it: the executor's StageResult turned into an
- * outcome (where a stage result is interpreted), and the job's result turned back into the
- * protocol's JobOutcome for the completed hooks.
+ * Between the protocol and the job engine: an executor's StageResult turned into a StageRun (where a
+ * stage result is interpreted), a StageRun back into the protocol's ResultKind, the section title
+ * GitLab prints for each stage, and the job's result as the JobOutcome the completed hooks receive.
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { ResultKind, type StageResult } from "../../kernel/gen/drover/plugin/v1/job_pb.ts";
 import type { JobOutcomeSchema } from "../../kernel/gen/drover/plugin/v1/lifecycle_pb.ts";
 import type { PlannedStage } from "./model.ts";
-import type { JobResult, StageRecord } from "./result.ts";
-
-export type StageOutcome = StageRecord["outcome"];
-
-export interface StageRun {
-  outcome: StageOutcome;
-  result: StageResult | undefined;
-  message: string | undefined;
-}
+import type { StageOutcome, StageRun } from "./outcome.ts";
+import type { JobResult } from "./result.ts";
 
 export function fromResult(result: StageResult): StageRun {
   const message = result.message || undefined;
+  const exitCode = result.exitCode;
   switch (result.kind) {
     case ResultKind.SUCCESS:
-      return { outcome: "success", result, message };
+      return { outcome: "success", exitCode, message };
     case ResultKind.BUILD_FAILURE:
-      return { outcome: "build_failure", result, message: message ?? `exit status ${result.exitCode}` };
+      return { outcome: "build_failure", exitCode, message: message ?? `exit status ${result.exitCode}` };
     case ResultKind.CONFIGURATION_ERROR:
-      return { outcome: "configuration_error", result, message };
+      return { outcome: "configuration_error", exitCode, message };
     default:
       return {
         outcome: "system_failure",
-        result,
+        exitCode,
         message: message ?? "the executor reported a system failure",
       };
   }

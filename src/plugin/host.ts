@@ -24,6 +24,7 @@ import { Health, HealthCheckResponse_ServingStatus } from "../../kernel/gen/grpc
 import { GRPCController } from "../../kernel/gen/plugin/grpc_controller_pb.ts";
 import { removeStaleTempDirs } from "../../kernel/process/owned-temp-dirs.ts";
 import { sweepTaggedProcesses } from "../../kernel/process/sweep.ts";
+import type { ExecutorClient, LifecycleClient } from "../../kernel/protocol/clients.ts";
 import {
   type CallOptions,
   createClient,
@@ -51,9 +52,6 @@ const STARTUP_CALL_MS = 5_000;
  * "a plugin that hangs during Run").
  */
 export const LIVENESS_PROBE_MS = 3_000;
-
-export type ExecutorClient = ServiceClient<MethodsOf<typeof Executor>>;
-export type LifecycleClient = ServiceClient<MethodsOf<typeof Lifecycle>>;
 
 /** A running plugin instance: process + channel + the calls in flight on it. */
 interface Instance {

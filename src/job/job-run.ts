@@ -1,0 +1,247 @@
+/**
+ * One job while it runs: what the phases (phases/*.ts) share. It holds the job's signals (the stop:
+ * cancel, drover's shutdown or the job timeout; and the hard abort), its status (changed only
+ * through `decide`, which asks the outcome table), the record of every call, where the job runs and
+ * its variables, and its masked values. Phases do the calls; this keeps the books.
+ */
+import { create } from "@bufbuild/protobuf";
+import { DroverError } from "../../kernel/errors.ts";
+import type { JobConfig } from "../../kernel/gen/drover/plugin/v1/executor_pb.ts";
+import { type JobContext, JobContextSchema } from "../../kernel/gen/drover/plugin/v1/job_pb.ts";
+import type { ExecutorClient } from "../../kernel/protocol/clients.ts";
+import type { RunnerConfig } from "../config/model.ts";
+import type { JobLog } from "../log/job-log.ts";
+import type { Logger } from "../log/logger.ts";
+import type { ExecutorIdentity } from "./executor-identity.ts";
+import { type JobPlacement, jobVariables, placeJob, UNPLACED } from "./job-environment.ts";
+import { JobMasks } from "./job-masks.ts";
+import type { LifecycleParticipant, StartedEffects } from "./lifecycle.ts";
+import type { Job, JobVariable } from "./model.ts";
+import {
+  ciJobStatus,
+  type JobStatus,
+  jobResult,
+  judge,
+  NOT_FAILED,
+  type Phase,
+  type StageRun,
+  type StopReason,
+  statusAfter,
+  type Verdict,
+} from "./outcome.ts";
+import type { JobResult, StageRecord } from "./result.ts";
+
+export interface RunJobOptions {
+  job: Job;
+  /** Unique among the jobs of this drover process: the job id plugins see. */
+  jobKey: string;
+  runner: RunnerConfig;
+  executor: ExecutorIdentity;
+  /** Resolves the executor client; may launch the plugin (its failure is a system failure of the job). */
+  connect: () => Promise<ExecutorClient>;
+  log: JobLog;
+  logger: Logger;
+  /** Graceful cancel; its `reason` is a StopReason. */
+  cancel: AbortSignal;
+  /** Hard abort: stop everything, cleanup included. */
+  abort: AbortSignal;
+  slots: { concurrentId: number; concurrentProjectId: number };
+  version: string;
+  /** Lifecycle plugins (job hooks), in order; empty when no hook is configured. */
+  lifecycle: readonly LifecycleParticipant[];
+  /** GitLab's pause between prepare attempts (3 s); tests make it short. */
+  prepareRetryDelayMs?: number;
+}
+
+export class JobRun {
+  readonly options: RunJobOptions;
+  readonly job: Job;
+  readonly log: JobLog;
+  readonly masks: JobMasks;
+  readonly #started = Date.now();
+  readonly #stop = new AbortController();
+  readonly #stages: StageRecord[] = [];
+  #status: JobStatus = NOT_FAILED;
+  #placement: JobPlacement = UNPLACED;
+  #hostname: string | undefined;
+  #variables: JobVariable[] = [];
+  /** What the job_started hooks exported, applied to every later stage. */
+  readonly hookEffects: StartedEffects = { env: {}, pathPrepend: [] };
+  /** Set once Configure was called: from then on, Cleanup is owed. */
+  configuredClient: ExecutorClient | undefined;
+  readonly #stopTimers: () => void;
+
+  constructor(options: RunJobOptions) {
+    this.options = options;
+    this.job = options.job;
+    this.log = options.log;
+    this.masks = new JobMasks(options.log);
+    const timer = setTimeout(
+      () => this.#stop.abort("timeout" satisfies StopReason),
+      options.job.timeoutSeconds * 1000,
+    );
+    const onCancel = () => this.#stop.abort(options.cancel.reason ?? "canceled");
+    const onAbort = () => this.#stop.abort(options.abort.reason ?? "canceled");
+    options.cancel.addEventListener("abort", onCancel, { once: true });
+    options.abort.addEventListener("abort", onAbort, { once: true });
+    if (options.cancel.aborted) onCancel();
+    if (options.abort.aborted) onAbort();
+    let listening = true;
+    this.#stopTimers = () => {
+      if (!listening) return;
+      listening = false;
+      clearTimeout(timer);
+      options.cancel.removeEventListener("abort", onCancel);
+      options.abort.removeEventListener("abort", onAbort);
+    };
+    // Masked from the first byte: Configure's context already carries the variables.
+    this.refreshVariables();
+  }
+
+  /** Aborts when the job stops (cancel, drover's shutdown, the job timeout); the reason says which. */
+  get stop(): AbortSignal {
+    return this.#stop.signal;
+  }
+
+  /** The hard abort: everything stops now, cleanup included. */
+  get abort(): AbortSignal {
+    return this.options.abort;
+  }
+
+  get stopReason(): StopReason | undefined {
+    return this.#stop.signal.aborted ? ((this.#stop.signal.reason ?? "canceled") as StopReason) : undefined;
+  }
+
+  get status(): JobStatus {
+    return this.#status;
+  }
+
+  get placement(): JobPlacement {
+    return this.#placement;
+  }
+
+  get variables(): readonly JobVariable[] {
+    return this.#variables;
+  }
+
+  /**
+   * The outcome table's verdict on a call made in `phase`, applied to the job's status; a warning
+   * goes to the job log.
+   */
+  decide(phase: Phase, run: StageRun): Verdict {
+    const verdict = judge(phase, run, this.stopReason);
+    if (verdict.kind === "warn") this.log.line(verdict.message, "warning");
+    this.#status = statusAfter(this.#status, verdict, phase.kind, this.job.timeoutSeconds);
+    return verdict;
+  }
+
+  /**
+   * If the job's stop signal fired, the status says so (a no-op when it already does, or when the
+   * job failed first): for a stop that came between two calls and cut none of them short.
+   */
+  noteStop(phase: Phase["kind"]): void {
+    const reason = this.stopReason;
+    if (reason === undefined) return;
+    this.#status = statusAfter(this.#status, { kind: "stop", reason }, phase, this.job.timeoutSeconds);
+  }
+
+  /** Something broke that no call reported (a bug, a throw): a system failure. */
+  failUnexpectedly(err: unknown): void {
+    const message = DroverError.from(err).shortMessage;
+    this.#status = statusAfter(
+      this.#status,
+      { kind: "fail", reason: "runner_system_failure", exitCode: undefined, message },
+      "stage",
+      this.job.timeoutSeconds,
+    );
+  }
+
+  record(name: StageRecord["name"], run: StageRun, durationMs: number): void {
+    this.#stages.push({
+      name,
+      outcome: run.outcome,
+      exitCode: run.exitCode,
+      durationMs,
+      message: run.message,
+    });
+  }
+
+  /** An error in the job log: its one line, and what the plugin printed last on stderr, if anything. */
+  logError(prefix: string, err: unknown): void {
+    const error = DroverError.from(err);
+    this.log.line(`${prefix}: ${error.shortMessage}`, "error");
+    if (error.details.stderrTail) {
+      this.log.line(`Last lines on the plugin's stderr:\n${error.details.stderrTail}`, "error");
+    }
+  }
+
+  /**
+   * Takes the executor's answer to Configure: where the job runs, and the variables that depend on
+   * it. Returns the configuration problem when there is nowhere to run it.
+   */
+  place(config: JobConfig | undefined): string | undefined {
+    const placed = placeJob({
+      job: this.job,
+      runner: this.options.runner,
+      executor: this.options.executor,
+      config,
+      concurrentProjectId: this.options.slots.concurrentProjectId,
+    });
+    if ("problem" in placed) return placed.problem;
+    this.#placement = placed;
+    this.#hostname = config?.hostname;
+    this.refreshVariables();
+    return undefined;
+  }
+
+  /** Recomputes the job's variables (after Configure, after the job_started hooks) and masks them. */
+  refreshVariables(): void {
+    this.#variables = this.#computeVariables();
+    this.masks.maskVariables(this.#variables);
+  }
+
+  #computeVariables(): JobVariable[] {
+    return jobVariables({
+      job: this.job,
+      runner: this.options.runner,
+      placement: this.#placement,
+      slots: this.options.slots,
+      hostname: this.#hostname,
+      jobStatus: ciJobStatus(this.#status),
+      hookEffects: this.hookEffects,
+    });
+  }
+
+  /** The job as plugins see it (`settingsJson`: a lifecycle plugin's own settings). */
+  context(settingsJson?: string): JobContext {
+    const { job, runner } = this.options;
+    return create(JobContextSchema, {
+      jobId: this.options.jobKey,
+      jobName: job.name,
+      jobJson: new TextEncoder().encode(JSON.stringify(job.payload)),
+      variables: this.#variables,
+      runnerName: runner.name,
+      runnerSettingsJson: settingsJson ?? JSON.stringify(runner.executor === "shell" ? {} : runner.settings),
+      image: job.image,
+      services: job.services,
+    });
+  }
+
+  result(): JobResult {
+    return jobResult(this.#status, this.#stages, Date.now() - this.#started);
+  }
+
+  /**
+   * The job's own time is up: no more job timeout, and cancel and abort no longer stop it (Cleanup
+   * and the job_completed hooks have their own bounds).
+   */
+  stopTimers(): void {
+    this.#stopTimers();
+  }
+
+  /** The job is over: drover's log stops redacting its values. */
+  dispose(): void {
+    this.#stopTimers();
+    this.masks.release();
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * Runs one job through an executor plugin, phase after phase (README, "Architecture"):
+ *
+ *   prepare (launch, Configure, job_started hooks, Prepare; retried) → run stages → Cleanup
+ *   (always, once configured) → job_completed hooks (always)
+ *
+ * with the job timeout, graceful cancel and hard abort:
+ *   cancel (first Ctrl-C, coordinator cancel, SIGTERM): the running stage is stopped; stages that
+ *     run on cancel (after_script, cleanup_file_variables) and Cleanup still run.
+ *   abort (second Ctrl-C): everything stops now, Cleanup included.
+ *
+ * What each call's ending means for the job is decided in one place, outcome.ts.
+ */
+import type { ExecutorClient } from "../../kernel/protocol/clients.ts";
+import { JobRun, type RunJobOptions } from "./job-run.ts";
+import { cleanupPhase } from "./phases/cleanup.ts";
+import { completedHooksPhase } from "./phases/hooks.ts";
+import { preparePhase } from "./phases/prepare.ts";
+import { stagesPhase } from "./phases/stages.ts";
+import type { JobResult } from "./result.ts";
+
+export type { RunJobOptions } from "./job-run.ts";
+
+export async function runJob(options: RunJobOptions): Promise<JobResult> {
+  const run = new JobRun(options);
+  try {
+    run.log.line(
+      `Running with drover ${options.version} on ${options.runner.name} (${options.executor.title} executor)`,
+      "info",
+    );
+    const client: ExecutorClient | undefined = await preparePhase(run);
+    if (client) await stagesPhase(run, client);
+  } catch (err) {
+    run.failUnexpectedly(err);
+  } finally {
+    run.stopTimers();
+    if (run.configuredClient) await cleanupPhase(run, run.configuredClient);
+    await completedHooksPhase(run);
+    run.dispose();
+  }
+  return run.result();
+}

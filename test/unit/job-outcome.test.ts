@@ -1,0 +1,262 @@
+/**
+ * The outcome table (src/job/outcome.ts): every phase against every way a call can end, with and
+ * without a stop; the first failure as the job's story; which stages run after a failure or a stop.
+ */
+import { describe, expect, test } from "bun:test";
+import type { PlannedStage } from "../../src/job/model.ts";
+import {
+  type JobStatus,
+  jobResult,
+  judge,
+  NOT_FAILED,
+  type Phase,
+  type StageOutcome,
+  type StageRun,
+  type StopReason,
+  shouldRun,
+  statusAfter,
+} from "../../src/job/outcome.ts";
+
+function stage(overrides: Partial<PlannedStage> = {}): PlannedStage {
+  return {
+    name: "build_script",
+    when: "on_success",
+    runsOnCancel: false,
+    affectsStatus: true,
+    attempts: 1,
+    timeoutSeconds: 60,
+    allowFailure: false,
+    ...overrides,
+  };
+}
+
+function ended(outcome: StageOutcome, exitCode?: number, message = `it ended ${outcome}`): StageRun {
+  return { outcome, exitCode, message };
+}
+
+const fail = (reason: string, message: string, exitCode?: number) => ({
+  kind: "fail",
+  reason,
+  exitCode,
+  message,
+});
+
+describe("judge: a call's ending, by phase", () => {
+  test.each<[string, Phase, StageRun, unknown]>([
+    [
+      "connect: a plugin that cannot start",
+      { kind: "connect", configurationError: false },
+      ended("system_failure"),
+      fail("runner_system_failure", "it ended system_failure"),
+    ],
+    [
+      "connect: a plugin the config names wrongly",
+      { kind: "connect", configurationError: true },
+      ended("system_failure"),
+      fail("runner_configuration_error", "it ended system_failure"),
+    ],
+    [
+      "prepare: a system failure with attempts left",
+      { kind: "prepare", lastAttempt: false },
+      ended("system_failure"),
+      { kind: "retry", message: "it ended system_failure" },
+    ],
+    [
+      "prepare: a system failure on the last attempt",
+      { kind: "prepare", lastAttempt: true },
+      ended("system_failure"),
+      fail("runner_system_failure", "it ended system_failure"),
+    ],
+    [
+      "prepare: a configuration error is never retried",
+      { kind: "prepare", lastAttempt: false },
+      ended("configuration_error"),
+      fail("runner_configuration_error", "it ended configuration_error"),
+    ],
+    [
+      "prepare: a build failure is never retried",
+      { kind: "prepare", lastAttempt: false },
+      ended("build_failure", 3),
+      fail("script_failure", "it ended build_failure", 3),
+    ],
+    [
+      "job_started hooks",
+      { kind: "started_hooks" },
+      ended("system_failure", 1, "exit 1"),
+      fail("runner_system_failure", "job_started hook failed: exit 1"),
+    ],
+    [
+      "job_completed hooks",
+      { kind: "completed_hooks" },
+      ended("system_failure", 1, "exit 1"),
+      fail("runner_system_failure", "job_completed hook failed: exit 1"),
+    ],
+    [
+      "a script's non-zero exit",
+      { kind: "stage", stage: stage() },
+      ended("build_failure", 42),
+      fail("script_failure", "it ended build_failure", 42),
+    ],
+    [
+      "a stage's own timeout",
+      { kind: "stage", stage: stage() },
+      ended("timed_out"),
+      fail("job_execution_timeout", "build_script timed out after 60s"),
+    ],
+    [
+      "an executor's configuration error in a stage",
+      { kind: "stage", stage: stage() },
+      ended("configuration_error"),
+      fail("runner_configuration_error", "it ended configuration_error"),
+    ],
+    [
+      "an executor's system failure in a stage",
+      { kind: "stage", stage: stage() },
+      ended("system_failure"),
+      fail("runner_system_failure", "it ended system_failure"),
+    ],
+    [
+      "a step allowed to fail",
+      { kind: "stage", stage: stage({ allowFailure: true }) },
+      ended("build_failure", 1),
+      { kind: "warn", message: "WARNING: build_script failed (allowed to fail): it ended build_failure" },
+    ],
+    [
+      "a step allowed to fail does not hide a system failure",
+      { kind: "stage", stage: stage({ allowFailure: true }) },
+      ended("system_failure"),
+      fail("runner_system_failure", "it ended system_failure"),
+    ],
+    [
+      "after_script never fails the job",
+      { kind: "stage", stage: stage({ name: "after_script", affectsStatus: false }) },
+      ended("build_failure", 2),
+      { kind: "warn", message: "WARNING: after_script failed: it ended build_failure" },
+    ],
+  ])("%s", (_, phase, run, verdict) => {
+    expect(judge(phase, run, undefined)).toEqual(verdict as never);
+  });
+
+  test("success and skipped change nothing, in every phase", () => {
+    for (const phase of phases()) {
+      expect(judge(phase, ended("success"), undefined)).toEqual({ kind: "continue" });
+      expect(judge(phase, ended("skipped"), "canceled")).toEqual({ kind: "continue" });
+    }
+  });
+
+  test("a call cut short by the job's stop is the stop, whatever the phase", () => {
+    for (const phase of phases()) {
+      for (const stop of ["canceled", "interrupted", "timeout"] as const) {
+        expect(judge(phase, ended("canceled"), stop)).toEqual({ kind: "stop", reason: stop });
+        expect(judge(phase, ended("timed_out"), stop)).toEqual({ kind: "stop", reason: stop });
+      }
+    }
+  });
+});
+
+describe("statusAfter: the first failure is the job's story", () => {
+  const timeout = 3600;
+  const failed = (reason: string, message: string, phase: Phase["kind"], exitCode?: number): JobStatus =>
+    ({ status: "failed", reason, message, phase, exitCode }) as JobStatus;
+
+  test("a failure is recorded with where it happened", () => {
+    expect(statusAfter(NOT_FAILED, fail("script_failure", "exit 3", 3) as never, "stage", timeout)).toEqual(
+      failed("script_failure", "exit 3", "stage", 3),
+    );
+  });
+
+  test.each<[StopReason, JobStatus]>([
+    ["canceled", { status: "canceled" }],
+    ["interrupted", failed("runner_interrupted", "the runner was interrupted", "stage")],
+    ["timeout", failed("job_execution_timeout", "execution took longer than 3600s", "stage")],
+  ])("a stop for %s", (reason, status) => {
+    expect(statusAfter(NOT_FAILED, { kind: "stop", reason }, "stage", timeout)).toEqual(status);
+  });
+
+  test("a failed job stays failed: not canceled, not failed again", () => {
+    const first = failed("script_failure", "exit 3", "stage", 3);
+    expect(statusAfter(first, { kind: "stop", reason: "canceled" }, "stage", timeout)).toBe(first);
+    expect(statusAfter(first, fail("runner_system_failure", "x") as never, "completed_hooks", timeout)).toBe(
+      first,
+    );
+  });
+
+  test("a canceled job stays canceled", () => {
+    const canceled: JobStatus = { status: "canceled" };
+    expect(
+      statusAfter(canceled, fail("runner_system_failure", "x") as never, "completed_hooks", timeout),
+    ).toBe(canceled);
+  });
+
+  test("warnings and retries change nothing", () => {
+    expect(statusAfter(NOT_FAILED, { kind: "warn", message: "w" }, "stage", timeout)).toBe(NOT_FAILED);
+    expect(statusAfter(NOT_FAILED, { kind: "retry", message: "r" }, "prepare", timeout)).toBe(NOT_FAILED);
+  });
+});
+
+describe("shouldRun", () => {
+  const failed: JobStatus = {
+    status: "failed",
+    reason: "script_failure",
+    exitCode: 1,
+    message: "",
+    phase: "stage",
+  };
+  const canceled: JobStatus = { status: "canceled" };
+
+  test.each<[string, Partial<PlannedStage>, JobStatus, boolean, boolean]>([
+    ["on_success after success", { when: "on_success" }, NOT_FAILED, false, true],
+    ["on_success after a failure", { when: "on_success" }, failed, false, false],
+    ["on_failure after success", { when: "on_failure" }, NOT_FAILED, false, false],
+    ["on_failure after a failure", { when: "on_failure" }, failed, false, true],
+    ["always after a failure", { when: "always" }, failed, false, true],
+    ["always while stopping, not on cancel", { when: "always" }, canceled, true, false],
+    [
+      "a stage that runs on cancel, while stopping",
+      { when: "always", runsOnCancel: true },
+      canceled,
+      true,
+      true,
+    ],
+  ])("%s", (_, overrides, status, stopping, runs) => {
+    expect(shouldRun(stage(overrides), status, stopping)).toBe(runs);
+  });
+});
+
+describe("jobResult", () => {
+  test("each status has its shape", () => {
+    expect(jobResult(NOT_FAILED, [], 5)).toEqual({ status: "success", stages: [], durationMs: 5 });
+    expect(jobResult({ status: "canceled" }, [], 5)).toEqual({
+      status: "canceled",
+      reason: "job_canceled",
+      message: "the job was canceled",
+      stages: [],
+      durationMs: 5,
+    });
+    expect(
+      jobResult(
+        { status: "failed", reason: "script_failure", exitCode: 2, message: "m", phase: "stage" },
+        [],
+        5,
+      ),
+    ).toEqual({
+      status: "failed",
+      reason: "script_failure",
+      exitCode: 2,
+      message: "m",
+      stages: [],
+      durationMs: 5,
+    });
+  });
+});
+
+function phases(): Phase[] {
+  return [
+    { kind: "connect", configurationError: false },
+    { kind: "prepare", lastAttempt: false },
+    { kind: "started_hooks" },
+    { kind: "stage", stage: stage() },
+    { kind: "stage", stage: stage({ affectsStatus: false }) },
+    { kind: "completed_hooks" },
+  ];
+}
