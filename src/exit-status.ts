@@ -4,7 +4,7 @@
  */
 import type { DroverError } from "../kernel/errors.ts";
 
-/** GitLab's failure reasons, as drover reports them for a job (SPEC §6). */
+/** GitLab's failure reasons, as drover reports them for a job (docs/jobs.md). */
 export type FailureReason =
   | "script_failure"
   | "runner_system_failure"
@@ -13,7 +13,7 @@ export type FailureReason =
   | "runner_interrupted"
   | "runner_configuration_error";
 
-/** Process exit statuses of `drover` (SPEC §3). */
+/** Process exit statuses of `drover` (README.md, "Usage"). */
 export const ExitStatus = {
   ok: 0,
   jobFailed: 1,

@@ -1,7 +1,7 @@
 /**
  * drover's entry point: argv → command. The one top-level error boundary and the one
  * `process.exit` of the core. Commands are imported lazily, so that `--version`, `config check`
- * and plugin mode load only what they use (start-up time, SPEC §11).
+ * and plugin mode load only what they use (start-up time, docs/performance.md).
  */
 
 import { DroverError } from "../kernel/errors.ts";

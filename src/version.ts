@@ -1,4 +1,4 @@
-/** drover's version and the line `drover --version` prints (SPEC §3). */
+/** drover's version and the line `drover --version` prints (README.md, "Usage"). */
 
 import { APP_PROTOCOL_VERSIONS } from "../kernel/protocol/handshake.ts";
 import pkg from "../package.json" with { type: "json" };

@@ -15,7 +15,7 @@
  *    "a background child in its own session").
  *
  * The escalation follows execa's lib/terminate/kill.js and timeout.js, with process groups added.
- * The spawn itself is node:child_process, not execa (SPEC's stack names execa): drover uses none of
+ * The spawn itself is node:child_process, not execa (the original design named execa): drover uses none of
  * what execa adds over it (buffering, piping, shell, npm paths, its promise) and has to own groups,
  * escalation, tags and scrubbing itself anyway, while execa costs every drover process 8 ms of
  * start-up and every spawn about 0.3 ms (scripts/bench/module-cost.ts; docs/performance.md, "the

@@ -1,6 +1,6 @@
 /**
  * The launch contract between drover and a plugin process, wire-compatible with hashicorp/go-plugin
- * (SPEC §2). Both sides use this file: the core to parse the plugin's line, the SDK to print it.
+ * (docs/plugins.md). Both sides use this file: the core to parse the plugin's line, the SDK to print it.
  *
  *   core → plugin: environment DROVER_PLUGIN_MAGIC_COOKIE, PLUGIN_PROTOCOL_VERSIONS, PLUGIN_UNIX_SOCKET_DIR
  *   plugin → core: one stdout line  CORE-VERSION|APP-VERSION|NETWORK|ADDRESS|PROTOCOL[|CERT[|MUX]]

@@ -9,7 +9,7 @@
  *    attempt as a system failure, and the whole prepare is retried.
  *
  * Beyond GitLab: output of only whitespace counts as no output (GitLab fails on a lone newline), and
- * `shell` is read (SPEC §7).
+ * `shell` is read (docs/custom-executor.md).
  *
  * @example
  * parseConfigOutput('{"builds_dir": "/builds", "driver": {"name": "lxd", "version": "1.0"}}')

@@ -1,5 +1,5 @@
 /**
- * The environment of every driver call (SPEC §7, GitLab Runner's custom.go prepareCommand and
+ * The environment of every driver call (docs/custom-executor.md, GitLab Runner's custom.go prepareCommand and
  * command.New), in this order, a later entry overriding an earlier one of the same name:
  *
  *   1. the host environment (the plugin's own, which drover scrubbed when it launched the plugin);

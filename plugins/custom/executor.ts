@@ -1,6 +1,6 @@
 /**
  * The built-in `custom` executor (`executor = "custom"`): the shell-driver adapter. It implements
- * the Executor service by running GitLab custom executor drivers, unmodified (SPEC §7):
+ * the Executor service by running GitLab custom executor drivers, unmodified (docs/custom-executor.md):
  *
  *   Configure → job temp dir + response.json, then `config_exec [config_args]` (stdout: JSON answer)
  *   Prepare   → `prepare_exec [prepare_args]` once

@@ -1,5 +1,5 @@
 /**
- * The one place a driver's exit is interpreted (SPEC §7, GitLab Runner's
+ * The one place a driver's exit is interpreted (docs/custom-executor.md, GitLab Runner's
  * executors/custom/command/command.go):
  *
  *   0                        success

@@ -1,5 +1,5 @@
 /**
- * The environment files a hook writes (SPEC §8), read the way GitHub's runner reads them
+ * The environment files a hook writes (docs/hooks.md), read the way GitHub's runner reads them
  * (actions/runner src/Runner.Worker/FileCommandManager.cs: `EnvFileKeyValuePairs`,
  * `SetEnvFileCommand`, `AddPathFileCommand`).
  *

@@ -1,5 +1,5 @@
 /**
- * The environment a hook script runs with (SPEC §8), from lowest to highest precedence:
+ * The environment a hook script runs with (docs/hooks.md), from lowest to highest precedence:
  *
  *  1. drover's own environment (scrubbed again by startChild);
  *  2. GitHub-style names a hook author expects, derived from the job's variables (a job variable of

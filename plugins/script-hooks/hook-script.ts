@@ -1,5 +1,5 @@
 /**
- * How one hook script runs (SPEC §8), streamed as LifecycleEvents:
+ * How one hook script runs (docs/hooks.md), streamed as LifecycleEvents:
  *
  *  1. `##[group]Run '<path>'`, then checks: an absolute path, `.sh` or `.ps1`, an existing,
  *     readable regular file, an interpreter on PATH (shell.ts). A failed check ends the run with a

@@ -1,5 +1,5 @@
 /**
- * The built-in `script-hooks` lifecycle plugin (SPEC §8): GitHub Actions runner job hooks. drover
+ * The built-in `script-hooks` lifecycle plugin (docs/hooks.md): GitHub Actions runner job hooks. drover
  * starts it (the same binary in plugin mode) when any hook script is configured, and calls
  * JobStarted before prepare and JobCompleted after cleanup; the scripts to run come with every call
  * in JobContext.runner_settings_json (settings.ts).

@@ -1,5 +1,5 @@
 /**
- * Workflow commands in hook output (SPEC §8), recognised and processed line by line the way GitHub's
+ * Workflow commands in hook output (docs/hooks.md), recognised and processed line by line the way GitHub's
  * runner does it (actions/runner: `ActionCommand.TryParseV2` / `TryParse` in
  * src/Runner.Common/ActionCommand.cs, `ActionCommandManager.TryProcessCommand` and the command
  * extensions in src/Runner.Worker/ActionCommandManager.cs):

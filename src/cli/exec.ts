@@ -1,6 +1,6 @@
 /**
  * `drover exec`: run one or more jobs now, on this host, through one runner's executor, with the job
- * log on stdout (SPEC §3).
+ * log on stdout (README.md, "Usage").
  */
 import { readFileSync } from "node:fs";
 import { DroverError } from "../../kernel/errors.ts";

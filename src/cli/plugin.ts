@@ -1,6 +1,6 @@
 /**
  * `drover plugin install PATH [--name N] | list | inspect NAME[@VERSION] | remove NAME[@VERSION] | verify`
- * (SPEC §9). Output is for people; every failure is one clear line (a corrupt lock file included).
+ * (docs/installing-plugins.md). Output is for people; every failure is one clear line (a corrupt lock file included).
  */
 import { rmSync } from "node:fs";
 import { dirname } from "node:path";

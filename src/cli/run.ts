@@ -1,6 +1,6 @@
 /**
- * `drover run [--config F]`: the daemon that takes jobs from GitLab-compatible coordinators (SPEC
- * §10; docs/daemon.md). Reads config.toml like every command, then hands over to src/daemon.
+ * `drover run [--config F]`: the daemon that takes jobs from GitLab-compatible coordinators
+ * (docs/daemon.md). Reads config.toml like every command, then hands over to src/daemon.
  */
 import { loadConfig } from "../config/load.ts";
 import { formatProblem } from "../config/problems.ts";

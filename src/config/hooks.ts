@@ -1,5 +1,5 @@
 /**
- * `[hooks]` → HooksConfig (SPEC §8). `job_started` / `job_completed` are a path, or an array of paths
+ * `[hooks]` → HooksConfig (docs/hooks.md). `job_started` / `job_completed` are a path, or an array of paths
  * and `{ path = "...", timeout = seconds }` tables, run in order; `[[hooks.plugins]]` are lifecycle
  * plugins. The `ACTIONS_RUNNER_HOOK_*` environment variables are not read here: the script-hooks
  * plugin combines them with this list.

@@ -1,6 +1,6 @@
 /**
  * The configuration module: which config.toml to read, what it means, and what is wrong with it
- * (SPEC §3 lookup, §4 format, §7 custom executor settings, §8 hooks).
+ * (README.md, "Usage"; docs/configuration.md; docs/custom-executor.md; docs/hooks.md).
  */
 export { type CheckResult, checkConfigText } from "./check.ts";
 export { type LoadOptions, type LoadResult, loadConfig } from "./load.ts";

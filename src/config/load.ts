@@ -26,7 +26,7 @@ export interface LoadResult {
 }
 
 /**
- * Loads the configuration for a run. Nothing runs with an invalid config (SPEC §4), so any error
+ * Loads the configuration for a run. Nothing runs with an invalid config (docs/configuration.md), so any error
  * throws DroverError("config_invalid") with every problem, errors first, in `details.problems`.
  */
 export async function loadConfig(opts: LoadOptions): Promise<LoadResult> {

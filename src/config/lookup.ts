@@ -1,5 +1,5 @@
 /**
- * Which config file to read (SPEC §3): `--config`, else `$DROVER_CONFIG`, else `./config.toml`, else
+ * Which config file to read (README.md, "Usage"): `--config`, else `$DROVER_CONFIG`, else `./config.toml`, else
  * `$XDG_CONFIG_HOME/drover/config.toml` (XDG default `~/.config`), else the built-in defaults.
  * A pure function of its inputs and `fileExists`, so the order is unit-tested without touching disk.
  */

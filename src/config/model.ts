@@ -1,5 +1,5 @@
 /**
- * The typed configuration drover runs with, after `validate.ts` has checked a config.toml (SPEC §4).
+ * The typed configuration drover runs with, after `validate.ts` has checked a config.toml (docs/configuration.md).
  *
  * Everything here is already defaulted and checked: a consumer never re-validates, never sees a TOML
  * value, and cannot hold a runner whose executor lacks its settings (the executor is the union's tag).
@@ -78,7 +78,7 @@ export type PluginRef =
 export interface HookScript {
   /** Absolute path of the script. */
   path: string;
-  /** Optional per-script timeout (a drover addition, SPEC §8). */
+  /** Optional per-script timeout (a drover addition, docs/hooks.md). */
   timeoutSeconds?: number;
 }
 
@@ -116,7 +116,7 @@ export const Defaults = {
   outputLimitKiB: 4096,
 } as const;
 
-/** The runner used when the config has none: `drover exec -- 'echo hello'` works with no file (SPEC §3). */
+/** The runner used when the config has none: `drover exec -- 'echo hello'` works with no file (README.md, "Usage"). */
 export function defaultRunner(): ShellRunner {
   return {
     name: "default",

@@ -7,7 +7,7 @@ import type { TableReader } from "./fields.ts";
 import type { PluginRef } from "./model.ts";
 
 /**
- * Installed plugins live in `<plugin dir>/<name>/<version>/` (SPEC §9), so a name is one safe path
+ * Installed plugins live in `<plugin dir>/<name>/<version>/` (docs/installing-plugins.md), so a name is one safe path
  * component.
  */
 const pluginName = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;

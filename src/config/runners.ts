@@ -1,6 +1,6 @@
 /**
  * One `[[runners]]` section → RunnerConfig. A GitLab Runner section for the shell or custom executor
- * is accepted as-is (SPEC §4); drover adds `executor = "plugin"` with `[runners.plugin]`.
+ * is accepted as-is (docs/configuration.md); drover adds `executor = "plugin"` with `[runners.plugin]`.
  */
 
 import { BUILTIN_PLUGINS } from "../../plugins/catalog.ts";

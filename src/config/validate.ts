@@ -1,6 +1,6 @@
 /**
  * The parsed TOML document → Config, collecting every problem rather than stopping at the first
- * (SPEC §4: `drover config check` prints them all).
+ * (docs/configuration.md: `drover config check` prints them all).
  */
 import type { TomlTable } from "smol-toml";
 import { describe, isTable, TableReader } from "./fields.ts";

@@ -1,7 +1,7 @@
 /**
  * One HTTP exchange with a coordinator: `fetch` with a timeout, the answer read whole, and every
  * way the exchange can fail turned into one sentence. Nothing here throws: a coordinator that is
- * down, slow or speaking garbage is an ordinary outcome the callers back off from (SPEC §10).
+ * down, slow or speaking garbage is an ordinary outcome the callers back off from (docs/daemon.md).
  */
 import { VERSION } from "../version.ts";
 

@@ -1,5 +1,5 @@
 /**
- * `drover run`: the daemon (SPEC §10). Owns the configuration in effect, one poller per runner that
+ * `drover run`: the daemon (docs/daemon.md). Owns the configuration in effect, one poller per runner that
  * has a coordinator `url` and `token`, the concurrency gate, the jobs in flight, the metrics endpoint
  * and the signals:
  *

@@ -1,5 +1,5 @@
 /**
- * The daemon's signals (SPEC §10), as GitLab Runner reads them:
+ * The daemon's signals (docs/daemon.md), as GitLab Runner reads them:
  *   SIGTERM, SIGINT  stop: stop polling, cancel running jobs (runner_interrupted), report, exit
  *   SIGQUIT          drain: stop polling, let running jobs finish, exit
  *   SIGHUP           reload config.toml

@@ -1,5 +1,5 @@
 /**
- * A job from command lines (`drover exec -- 'make test' ...`, SPEC §3): no repository
+ * A job from command lines (`drover exec -- 'make test' ...`, README.md, "Usage"): no repository
  * (GIT_STRATEGY=none), one `script` step, run in the user's current directory.
  */
 

@@ -1,5 +1,5 @@
 /**
- * Job hooks as lifecycle plugins (SPEC §8): the job's "Set up runner" and "Complete runner" steps.
+ * Job hooks as lifecycle plugins (docs/hooks.md): the job's "Set up runner" and "Complete runner" steps.
  * Every participant (the built-in script-hooks plugin, third-party `[[hooks.plugins]]`) gets the
  * same JobStarted / JobCompleted calls; what they stream back lands in the job log, and what the
  * started hooks export (GITHUB_ENV, GITHUB_PATH, masks) changes every later stage of the job.

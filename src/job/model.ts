@@ -1,7 +1,7 @@
 /**
  * The job model: what drover knows about one CI job once its description has been read.
  *
- * The shapes follow GitLab's `POST /api/v4/jobs/request` answer (SPEC §5), normalised: every optional
+ * The shapes follow GitLab's `POST /api/v4/jobs/request` answer (docs/jobs.md), normalised: every optional
  * field has its GitLab default, ids are strings, `null` never appears. `parseJob` (parse.ts) and
  * `adHocJob` (adhoc.ts) are the only producers; everything else reads.
  */
@@ -124,7 +124,7 @@ export interface Job {
   adHoc?: { cwd: string };
 }
 
-/** The run stages of SPEC §6. `step_<name>` is a step other than `script` and `after_script`. */
+/** The run stages (docs/jobs.md). `step_<name>` is a step other than `script` and `after_script`. */
 export type StageName =
   | "prepare_script"
   | "get_sources"

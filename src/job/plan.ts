@@ -1,5 +1,5 @@
 /**
- * The stage plan: which run stages a job needs, in SPEC §6 order, and how each is run (when, retries,
+ * The stage plan: which run stages a job needs, in the order docs/jobs.md gives, and how each is run (when, retries,
  * timeout, whether it can fail the job). The one place a stage is decided; the engine only walks it.
  */
 

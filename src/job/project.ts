@@ -1,6 +1,6 @@
 /**
  * Where a job's project lives: its "namespace/project" path and its directory under the builds dir
- * (SPEC §7, GitLab Runner's `Build.ProjectUniqueDir`).
+ * (docs/custom-executor.md, GitLab Runner's `Build.ProjectUniqueDir`).
  */
 
 import { posix } from "node:path";

@@ -39,7 +39,7 @@ export type JobResult =
 
 export type JobStatus = JobResult["status"];
 
-/** The exit status of `drover exec` for a job's result (SPEC §3). */
+/** The exit status of `drover exec` for a job's result (README.md, "Usage"). */
 export function exitStatusForResult(result: JobResult): ExitStatus {
   return result.status === "success" ? ExitStatus.ok : exitStatusForFailure(result.reason);
 }

@@ -1,5 +1,5 @@
 /**
- * The job log (SPEC §6): the job's output bytes plus drover's own lines (sections, command echoes,
+ * The job log (docs/jobs.md): the job's output bytes plus drover's own lines (sections, command echoes,
  * the summary), in order, masked, optionally prefixed with the job's name, and cut at a size limit.
  *
  * Order of the stages, for every byte: mask, then prefix, then limit. Masking comes first so that a

@@ -1,13 +1,13 @@
 /**
  * drover's own log (not the job log): one root pino logger, JSON lines on stderr, human-readable
- * when stderr is a terminal (SPEC §3). Everything else takes a child with its context:
+ * when stderr is a terminal (README.md, "Usage"). Everything else takes a child with its context:
  * `logger.child({ plugin })`, `logger.child({ jobId, stage })`; short constant messages, data in
  * fields, errors under `err`.
  *
  * The destination is synchronous (`pino.destination({ sync: true })`) so that nothing is lost when
  * the process exits, and formatting is in-process: no `pino.transport()`, whose worker threads the
  * `bun build --compile` binary cannot load. Every line passes through `redactLogText` last, so no
- * masked value reaches the log, whoever logs it (SPEC §11 security).
+ * masked value reaches the log, whoever logs it (docs/security.md).
  */
 
 import type { Logger as PinoLogger } from "pino";

@@ -1,5 +1,5 @@
 /**
- * Streaming masking of secret values in job output (SPEC §6 "Job log", §11 security).
+ * Streaming masking of secret values in job output (docs/jobs.md, "The job log"; docs/security.md).
  *
  * Works on bytes, not text: job output may be invalid UTF-8 or binary, and everything that is not a
  * masked value must pass through byte-exact. Every occurrence of a value becomes `[MASKED]`, also
@@ -12,7 +12,7 @@
  *
  * Speed: the search is `Buffer.indexOf` per value (native), and a chunk with nothing to mask and
  * nothing to hold back is returned as is, without a copy. Hundreds of MB/s through a plugin is a
- * SPEC §11 bar, and this is on that path.
+ * bar of docs/performance.md, and this is on that path.
  *
  * @example
  *   const m = new Masker(["hunter2"]);

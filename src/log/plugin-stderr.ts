@@ -1,5 +1,5 @@
 /**
- * A plugin's stderr into drover's log (SPEC §2 "Plugin stderr lines"): each line logged through
+ * A plugin's stderr into drover's log (docs/plugins.md, "Logging: stderr"): each line logged through
  * `logger.child({ plugin })` at the level the plugin gave it, and the last lines kept for the error
  * that reports the plugin's death or failed handshake.
  *

@@ -1,5 +1,5 @@
 /**
- * Human-readable rendering of pino's JSON lines, for drover's log on a terminal (SPEC §3). In-process
+ * Human-readable rendering of pino's JSON lines, for drover's log on a terminal (README.md, "Usage"). In-process
  * on purpose: `pino.transport()` and pino-pretty need worker threads, which the `bun build --compile`
  * binary cannot load (STYLE.md, Logging).
  *

@@ -1,5 +1,5 @@
 /**
- * The values drover's own log must never print (SPEC §11 security: masked values in no log, the
+ * The values drover's own log must never print (docs/security.md: masked values in no log, the
  * plugin stderr forwarded into it included).
  *
  * Process-wide on purpose: the log is one stream shared by every job, so a value masked for one job

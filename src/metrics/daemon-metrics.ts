@@ -1,5 +1,5 @@
 /**
- * What `drover run` exposes on `listen_address` (SPEC §10): jobs by runner and state, how long
+ * What `drover run` exposes on `listen_address` (docs/daemon.md): jobs by runner and state, how long
  * jobs and their stages take, plugin restarts, and the coordinator's answers and errors. Names
  * follow Prometheus conventions (`_total` counters, `_seconds` durations).
  */

@@ -1,5 +1,5 @@
 /**
- * Starting a plugin process and reading its handshake line (SPEC §2), with a bounded wait and a
+ * Starting a plugin process and reading its handshake line (docs/plugins.md), with a bounded wait and a
  * distinct error for each way it can go wrong: timeout, exited before the handshake (with its
  * stderr tail), malformed line, wrong core protocol version, no common app protocol version.
  */

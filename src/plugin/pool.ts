@@ -1,6 +1,6 @@
 /**
  * All plugin processes of one drover process, one per plugin command line: runners and jobs that
- * name the same plugin share it (SPEC §1: long-lived, reused, several jobs at once).
+ * name the same plugin share it (README.md, "Architecture": long-lived, reused, several jobs at once).
  */
 import type { Logger } from "../log/logger.ts";
 import { PluginHost } from "./host.ts";

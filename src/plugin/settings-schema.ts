@@ -1,6 +1,6 @@
 /**
  * Plugin settings (`[runners.plugin.settings]`, `[hooks.plugins.settings]`) checked against the JSON
- * Schema the plugin reports in GetInfo, when it reports one (SPEC §4). A mismatch is a configuration
+ * Schema the plugin reports in GetInfo, when it reports one (docs/configuration.md). A mismatch is a configuration
  * error naming each key, so the job never reaches a plugin that would misread its settings.
  *
  * Ajv is loaded only when a schema exists, in the flavour the schema's `$schema` asks for (draft

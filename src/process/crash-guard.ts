@@ -1,5 +1,5 @@
 /**
- * The last line of SPEC §1 ("on every exit path of the core no plugin process and no job process
+ * The last promise of README.md's "Architecture" ("on every exit path of the core no plugin process and no job process
  * is left behind"): if a bug escapes as an uncaught exception or an unhandled rejection in a
  * command that runs jobs, kill every child group and every tagged process before exiting.
  */

@@ -1,5 +1,5 @@
 /**
- * The local cache (SPEC §6): restore_cache unpacks, archive_cache packs `cache.paths` (and, with
+ * The local cache (docs/jobs.md): restore_cache unpacks, archive_cache packs `cache.paths` (and, with
  * `untracked`, every file git does not track) as `<cacheDir>/<key>/cache.tar`.
  *
  * `cacheDir` is the directory the caller decided on; GitLab Runner's local cache lives under

@@ -1,5 +1,5 @@
 /**
- * One complete bash script per planned stage (SPEC §6). Every script exports the job's variables
+ * One complete bash script per planned stage (docs/jobs.md). Every script exports the job's variables
  * (file variables written into `ctx.tmpDir`) and runs in the project dir; see bash.ts for the
  * wrapping and quoting rules.
  */

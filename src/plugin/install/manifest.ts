@@ -1,5 +1,5 @@
 /**
- * `drover-plugin.toml`, the manifest of a plugin shipped as a directory (SPEC §9):
+ * `drover-plugin.toml`, the manifest of a plugin shipped as a directory (docs/installing-plugins.md):
  *
  *   name = "python-executor"
  *   version = "1.0.0"

@@ -1,4 +1,4 @@
-/** Where installed plugins live (SPEC §9): `$DROVER_PLUGIN_DIR`, else `$XDG_DATA_HOME/drover/plugins`. */
+/** Where installed plugins live (docs/installing-plugins.md): `$DROVER_PLUGIN_DIR`, else `$XDG_DATA_HOME/drover/plugins`. */
 import { homedir } from "node:os";
 import { isAbsolute, join } from "node:path";
 

@@ -1,5 +1,5 @@
 /**
- * Checks a plugin before every launch (SPEC §9, §11): its files must be owned by drover's user and
+ * Checks a plugin before every launch (docs/installing-plugins.md, "Checks before every launch"): its files must be owned by drover's user and
  * writable by nobody else, and an installed plugin's files must still have the SHA-256 recorded at
  * install. Anything else refuses the launch, naming the plugin and the file.
  */
