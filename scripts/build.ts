@@ -5,11 +5,10 @@
  * binary from reading a `.env` or `bunfig.toml` in whatever directory an administrator runs it from.
  */
 import { mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { BUN, DROVER, ROOT } from "./paths.ts";
 
-const root = join(import.meta.dir, "..");
-const outfile = join(root, "dist", "drover");
-mkdirSync(join(root, "dist"), { recursive: true });
+mkdirSync(dirname(DROVER), { recursive: true });
 
 const args = [
   "build",
@@ -19,13 +18,13 @@ const args = [
   "--sourcemap=none",
   "--no-compile-autoload-dotenv",
   "--no-compile-autoload-bunfig",
-  join(root, "src", "main.ts"),
+  join(ROOT, "src", "main.ts"),
   "--outfile",
-  outfile,
+  DROVER,
 ];
 const started = performance.now();
-const result = Bun.spawnSync([process.execPath, ...args], {
-  cwd: root,
+const result = Bun.spawnSync([BUN, ...args], {
+  cwd: ROOT,
   stdout: "inherit",
   stderr: "inherit",
 });
@@ -33,4 +32,4 @@ if (result.exitCode !== 0) {
   console.error(`build failed: bun ${args.join(" ")} exited with ${result.exitCode}`);
   process.exit(1);
 }
-console.error(`built ${outfile} in ${Math.round(performance.now() - started)} ms`);
+console.error(`built ${DROVER} in ${Math.round(performance.now() - started)} ms`);

@@ -3,13 +3,13 @@
  * scripts/gh-diffcheck.js). Regenerates in place, then asks git whether anything changed.
  */
 import { join } from "node:path";
+import { ROOT } from "./paths.ts";
 
-const root = join(import.meta.dir, "..");
-const bin = join(root, "node_modules", ".bin");
+const bin = join(ROOT, "node_modules", ".bin");
 const env = { ...process.env, PATH: `${bin}:${process.env.PATH ?? ""}` };
 
 function run(cmd: string[]): string {
-  const result = Bun.spawnSync(cmd, { cwd: root, env, stdout: "pipe", stderr: "pipe" });
+  const result = Bun.spawnSync(cmd, { cwd: ROOT, env, stdout: "pipe", stderr: "pipe" });
   if (result.exitCode !== 0) {
     console.error(`${cmd.join(" ")} failed:\n${result.stdout.toString()}${result.stderr.toString()}`);
     process.exit(1);

@@ -23,9 +23,8 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { BUN, DROVER, ROOT } from "./paths.ts";
 
-const ROOT = join(import.meta.dir, "..");
-const DROVER = join(ROOT, "dist", "drover");
 const SANDBOX_SOURCE = join(ROOT, "examples", "sandbox-executor", "main.ts");
 const SANDBOX = join(ROOT, "dist", "examples", "sandbox-executor");
 const CUSTOM_DRIVER = join(ROOT, "examples", "custom-driver");
@@ -201,7 +200,7 @@ function compileSandbox(): void {
     "--outfile",
     SANDBOX,
   ];
-  const result = Bun.spawnSync([process.execPath, ...args], { cwd: ROOT });
+  const result = Bun.spawnSync([BUN, ...args], { cwd: ROOT });
   if (result.exitCode !== 0) {
     process.stderr.write(result.stdout);
     process.stderr.write(result.stderr);

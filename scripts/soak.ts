@@ -1,6 +1,7 @@
 /**
- * `npm run soak`: many jobs in a row through ONE drover process, watching the core for leaks
- * (SPEC §11 "1,000 jobs in a row ... no file descriptor or memory leak, the next job works").
+ * `npm run soak`: many jobs in a row through ONE drover process, watching the core for leaks: 1,000
+ * jobs in a row with no file descriptor or memory leak, and the next job still works
+ * (docs/reliability.md, "Soak").
  *
  *   1,000 jobs through the built-in shell executor, then 200 through the custom executor (the
  *   shell-driver adapter, with examples/custom-driver), each batch as one `drover exec` with that
@@ -25,9 +26,8 @@ import {
 } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
+import { DROVER, ROOT } from "./paths.ts";
 
-const ROOT = join(import.meta.dir, "..");
-const DROVER = join(ROOT, "dist", "drover");
 const EXAMPLE_DRIVER = join(ROOT, "examples", "custom-driver");
 
 /** Jobs that count as warm-up: the plugin launch, lazily loaded modules, JIT. */

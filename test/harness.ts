@@ -1,7 +1,7 @@
 /**
  * Test helpers: the compiled binary's path, a clean environment, temp dirs that clean themselves,
- * running drover like a user does, waiting for conditions (never for time), and checking that
- * nothing we started is still running.
+ * running drover (or any process) like a user does and reading what it prints, config files, waiting
+ * for conditions (never for time), and checking that nothing we started is still running.
  */
 import {
   chmodSync,
@@ -13,11 +13,10 @@ import {
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
+import { BUN, DROVER, ROOT } from "../scripts/paths.ts";
 
-export const ROOT = join(import.meta.dir, "..");
-export const DROVER = join(ROOT, "dist", "drover");
-export const BUN = process.execPath;
+export { BUN, DROVER, ROOT };
 export const FIXTURES = join(ROOT, "test", "fixtures");
 
 /** Builds dist/drover once if `bun test` was run without `npm test` (which builds first). */
@@ -67,41 +66,156 @@ export function cleanEnv(home: string, extra: Record<string, string> = {}): Reco
   };
 }
 
-export interface RunResult {
+/** How to start a process: its working directory, its whole environment, what it reads on stdin. */
+export interface StartOptions {
+  cwd: string;
+  env: Record<string, string>;
+  /** Written to its stdin, which is then closed; without it, stdin is /dev/null. */
+  stdin?: string;
+}
+
+/**
+ * A process running in the background, its stdout and stderr collected as they come. The one way
+ * tests read what drover prints: `startDrover` to watch it and signal it, `drover` to run it to
+ * its end. Dispose of it (`await using`) so that a failing test does not leave it running.
+ */
+export interface Running extends AsyncDisposable {
+  readonly pid: number;
+  /** Everything printed on stdout so far, as bytes (output need not be UTF-8) and as text. */
+  stdoutBytes(): Buffer;
+  stdout(): string;
+  stderr(): string;
+  /**
+   * Waits until stdout contains `text` (or matches it); fails at once, with what it did print,
+   * when the process closes its stdout without it.
+   */
+  waitForStdout(text: string | RegExp, timeoutMs?: number): Promise<void>;
+  /** As waitForStdout, for stderr (drover's own log). */
+  waitForStderr(text: string | RegExp, timeoutMs?: number): Promise<void>;
+  /** Sends `signal` to the process (not to its process group: drover handles its children). */
+  kill(signal: NodeJS.Signals): void;
+  /** The exit status, once stdout and stderr are read to their end. */
+  readonly exited: Promise<number>;
+}
+
+/** A process run to its end: its exit status and everything it printed. */
+export interface Finished {
   exitCode: number;
   stdout: string;
+  stdoutBytes: Buffer;
   stderr: string;
 }
 
-/** Runs the compiled binary (or a copy of it, `options.binary`) to completion. */
-export async function drover(
-  args: string[],
-  options: { cwd: string; env: Record<string, string>; stdin?: string; binary?: string },
-): Promise<RunResult> {
-  const proc = Bun.spawn([options.binary ?? ensureBuilt(), ...args], {
+/** One output stream, read to its end in the background. */
+interface Collected {
+  bytes(): Buffer;
+  /** Resolves when the stream has ended. */
+  readonly done: Promise<void>;
+  readonly ended: boolean;
+}
+
+function collect(stream: ReadableStream<Uint8Array>): Collected {
+  const chunks: Buffer[] = [];
+  let joined: Buffer | undefined = Buffer.alloc(0);
+  let ended = false;
+  const done = (async () => {
+    for await (const chunk of stream) {
+      chunks.push(Buffer.from(chunk));
+      joined = undefined;
+    }
+  })().finally(() => {
+    ended = true;
+  });
+  return {
+    bytes: () => {
+      joined ??= Buffer.concat(chunks);
+      return joined;
+    },
+    done,
+    get ended() {
+      return ended;
+    },
+  };
+}
+
+/** The last lines of `text`, for a failure message. */
+function tail(text: string, lines = 20): string {
+  return text.trimEnd().split("\n").slice(-lines).join("\n");
+}
+
+/** Starts `command` (no shell) with its output collected; see Running. */
+export function startProcess(command: string[], options: StartOptions): Running {
+  const proc = Bun.spawn(command, {
     cwd: options.cwd,
     env: options.env,
     stdin: options.stdin === undefined ? "ignore" : new TextEncoder().encode(options.stdin),
     stdout: "pipe",
     stderr: "pipe",
   });
-  const [stdout, stderr, exitCode] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  return { exitCode, stdout, stderr };
+  const name = basename(command[0] ?? "process");
+  const out = collect(proc.stdout);
+  const err = collect(proc.stderr);
+  const printed = () =>
+    `stdout ends:\n${tail(out.bytes().toString("utf8"))}\nstderr ends:\n${tail(err.bytes().toString("utf8"))}`;
+  const waitForOutput = async (which: "stdout" | "stderr", text: string | RegExp, timeoutMs = 15_000) => {
+    const stream = which === "stdout" ? out : err;
+    const wanted = typeof text === "string" ? JSON.stringify(text) : String(text);
+    const found = () =>
+      typeof text === "string" ? stream.bytes().includes(text) : text.test(stream.bytes().toString("utf8"));
+    try {
+      // Also done when the stream has ended: then it will never come.
+      await waitFor(`${wanted} on ${name}'s ${which}`, () => found() || stream.ended, timeoutMs);
+    } catch (error) {
+      throw new Error(`${(error as Error).message}; ${printed()}`);
+    }
+    if (!found()) throw new Error(`${name} closed its ${which} without printing ${wanted}; ${printed()}`);
+  };
+  return {
+    pid: proc.pid,
+    stdoutBytes: out.bytes,
+    stdout: () => out.bytes().toString("utf8"),
+    stderr: () => err.bytes().toString("utf8"),
+    waitForStdout: (text, timeoutMs) => waitForOutput("stdout", text, timeoutMs),
+    waitForStderr: (text, timeoutMs) => waitForOutput("stderr", text, timeoutMs),
+    kill: (signal) => {
+      proc.kill(signal);
+    },
+    exited: Promise.all([out.done, err.done]).then(() => proc.exited),
+    async [Symbol.asyncDispose]() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
+      await proc.exited;
+    },
+  };
 }
 
-/** Starts the compiled binary and returns the running process (for signals). */
-export function startDrover(args: string[], options: { cwd: string; env: Record<string, string> }) {
-  return Bun.spawn([ensureBuilt(), ...args], {
-    cwd: options.cwd,
-    env: options.env,
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-  });
+/** Runs `command` (no shell) to its end; see Finished. */
+export async function runProcess(command: string[], options: StartOptions): Promise<Finished> {
+  const running = startProcess(command, options);
+  const exitCode = await running.exited;
+  return {
+    exitCode,
+    stdout: running.stdout(),
+    stdoutBytes: running.stdoutBytes(),
+    stderr: running.stderr(),
+  };
+}
+
+/** How to start drover: as any process, and which binary (a copy of dist/drover, say). */
+export interface DroverOptions extends StartOptions {
+  /** Default: dist/drover, built first when it is missing. */
+  binary?: string;
+}
+
+/** Starts the compiled binary with `args` in the background, to watch its output and signal it. */
+export function startDrover(args: string[], options: DroverOptions): Running {
+  const { binary = ensureBuilt(), ...rest } = options;
+  return startProcess([binary, ...args], rest);
+}
+
+/** Runs the compiled binary with `args` to its end. */
+export async function drover(args: string[], options: DroverOptions): Promise<Finished> {
+  const { binary = ensureBuilt(), ...rest } = options;
+  return runProcess([binary, ...args], rest);
 }
 
 /** Polls `condition` until it is true; fails after `timeoutMs` with `what`. */
@@ -170,4 +284,53 @@ export function jobJson(overrides: Record<string, unknown> & { script?: string[]
     steps: [{ name: "script", script, timeout: 3600, when: "on_success", allow_failure: false }],
     ...rest,
   });
+}
+
+/** A TOML value: strings, numbers, booleans and arrays of them, written as JSON writes them. */
+function tomlValue(value: unknown): string {
+  return JSON.stringify(value);
+}
+
+/**
+ * Writes `<executor>.toml` in `dir`: `top` (top-level keys, or whole tables such as `[hooks]`), then
+ * one `[[runners]]` named after its executor with `runnerKeys` (`name` renames it) and, when given,
+ * its `[runners.<executor>]` table. Returns the file's path.
+ */
+function writeRunnerConfig(
+  dir: TempDir,
+  executor: string,
+  runnerKeys: Record<string, unknown>,
+  executorTable: Record<string, unknown> | undefined,
+  top: string,
+): string {
+  const lines = [top, "[[runners]]"];
+  for (const [key, value] of Object.entries({ name: executor, executor, ...runnerKeys }))
+    lines.push(`  ${key} = ${tomlValue(value)}`);
+  if (executorTable) {
+    lines.push(`  [runners.${executor}]`);
+    for (const [key, value] of Object.entries(executorTable)) lines.push(`    ${key} = ${tomlValue(value)}`);
+  }
+  return dir.file(`${executor}.toml`, `${lines.join("\n")}\n`);
+}
+
+/**
+ * custom.toml in `dir`: one custom executor runner named "custom". `drivers` is its
+ * `[runners.custom]` table (config_exec, run_args, graceful_kill_timeout ...), `runnerKeys` the
+ * runner's own keys (builds_dir, environment; `name` renames it), `top` comes before the runner
+ * (top-level keys, a `[hooks]` table). Returns the file's path.
+ *
+ *   customRunnerConfig(dir, { run_exec: "/path/run.sh" }, { builds_dir: "/tmp/b" }, "concurrent = 1")
+ */
+export function customRunnerConfig(
+  dir: TempDir,
+  drivers: Record<string, unknown>,
+  runnerKeys: Record<string, unknown> = {},
+  top = "",
+): string {
+  return writeRunnerConfig(dir, "custom", runnerKeys, drivers, top);
+}
+
+/** shell.toml in `dir`: one shell executor runner named "shell"; the arguments as customRunnerConfig's. */
+export function shellRunnerConfig(dir: TempDir, runnerKeys: Record<string, unknown> = {}, top = ""): string {
+  return writeRunnerConfig(dir, "shell", runnerKeys, undefined, top);
 }

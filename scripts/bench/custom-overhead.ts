@@ -3,8 +3,8 @@
  * (one `true` line, GIT_STRATEGY=none) through `executor = "custom"` with a no-op driver set, the
  * whole command as a user waits for it, against a bash script that makes the same driver calls
  * itself: config once, prepare once, run once per stage with the same arguments (the same stage
- * scripts and stage names), cleanup once. SPEC §11: "the shell-driver path within a small factor of
- * calling the same driver from bash directly".
+ * scripts and stage names), cleanup once. The target: the shell-driver path within a small factor
+ * (×1.5) of calling the same drivers from bash directly (docs/performance.md, benchmark e).
  *
  * The drivers do nothing but exit 0, except run, which must still execute the script it is given
  * (`bash "$1"`). The stage list and the stage scripts of the floor come from traced runs before the
@@ -27,7 +27,10 @@ import { compare, ms, type Row, ratio, type Stats, spread, stats, timeCommand } 
 import { jobJson, toml, writeJob } from "./jobs.ts";
 
 const TARGET_RATIO = 1.5;
-/** SPEC §6, a plain job; the traced run says what drover really runs, this is only for the note. */
+/**
+ * A plain job's stages (docs/jobs.md); the traced run says what drover really runs, this is only for
+ * the note.
+ */
 const PLAIN_JOB_STAGES = ["prepare_script", "get_sources", "build_script", "cleanup_file_variables"];
 const DRIVERS = ["config", "prepare", "run", "cleanup"] as const;
 const TRACED_RUNS = 5;
@@ -130,7 +133,7 @@ export async function customOverhead(ctx: BenchContext): Promise<Row[]> {
     ratioRow("job overhead, custom adapter", subject, floor, [
       `drover adds ${ms(subject.median - floor.median)} per job over ${calls} bare driver calls (${ms(floor.median / calls)} each)`,
       `where it goes (medians of ${TRACED_RUNS} traced runs): ${split}; ${ms(between)} from one driver call's start to the next`,
-      `run_exec stages (traced run): ${stages.join(", ")}${plain ? "" : ` (SPEC's plain job: ${PLAIN_JOB_STAGES.join(", ")})`}`,
+      `run_exec stages (traced run): ${stages.join(", ")}${plain ? "" : ` (a plain job in docs/jobs.md: ${PLAIN_JOB_STAGES.join(", ")})`}`,
     ]),
     warm,
   ];

@@ -2,18 +2,14 @@
  * The benchmark harness: time a piece of work N times after warm-ups, summarise (median, min, max),
  * compare it with a floor measured in the same run, and print one aligned table.
  *
- * Performance is measured here, never in tests (SPEC §11): a benchmark is a measurement, so a missed
- * target is marked in the table and never fails the run.
+ * Performance is measured here, never in tests (docs/performance.md): a benchmark is a measurement,
+ * so a missed target is marked in the table and never fails the run.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
-
-export const ROOT = join(import.meta.dir, "..", "..");
-export const DIST_DROVER = join(ROOT, "dist", "drover");
-/** Bun itself: `npm run bench` runs this file with the pinned bun from node_modules. */
-export const BUN = process.execPath;
+import { BUN, DROVER, ROOT } from "../paths.ts";
 
 export interface Stats {
   median: number;
@@ -140,11 +136,11 @@ export function cleanEnv(home: string, tmp: string): Record<string, string> {
 
 /** Builds dist/drover when it is missing (`bun scripts/build.ts`). */
 export function ensureDrover(): string {
-  if (existsSync(DIST_DROVER)) return DIST_DROVER;
+  if (existsSync(DROVER)) return DROVER;
   process.stderr.write("dist/drover is missing: building it first\n");
   const result = spawnSync(BUN, [join(ROOT, "scripts", "build.ts")], { cwd: ROOT, stdio: "inherit" });
   if (result.status !== 0) throw new Error("building dist/drover failed");
-  return DIST_DROVER;
+  return DROVER;
 }
 
 // ---- the table ------------------------------------------------------------------------------------

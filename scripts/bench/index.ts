@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: drover's performance figures against floors measured in the same run on the same
- * machine (SPEC §11), as one table. Exits 0 even when a target is missed: this is a measurement;
+ * machine (docs/performance.md), as one table. Exits 0 even when a target is missed: this is a measurement;
  * the table marks the misses.
  *
  * The binary under test is a private copy of dist/drover (built first if missing), so that a

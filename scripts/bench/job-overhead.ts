@@ -11,7 +11,7 @@ import type { BenchContext } from "./context.ts";
 import { compare, ms, type Row, ratio, spread, stats, timeCommand } from "./harness.ts";
 
 const TARGET_MS = 150;
-/** prepare_script, get_sources, build_script, cleanup_file_variables (SPEC §6: a plain job). */
+/** prepare_script, get_sources, build_script, cleanup_file_variables (a plain job, docs/jobs.md). */
 const PLAIN_JOB_STAGES = 4;
 
 export async function jobOverhead(ctx: BenchContext): Promise<Row> {

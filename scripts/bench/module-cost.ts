@@ -9,7 +9,8 @@
 import { spawnSync } from "node:child_process";
 import { statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BUN, compare, ms, ROOT, scratch, spread, timeCommand } from "./harness.ts";
+import { BUN, ROOT } from "../paths.ts";
+import { compare, ms, scratch, spread, timeCommand } from "./harness.ts";
 import { BUILD_FLAGS, compileHello } from "./startup.ts";
 
 const MODULES = ["@grpc/grpc-js", "pino", "@bufbuild/protobuf", "ajv", "smol-toml"];

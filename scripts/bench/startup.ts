@@ -6,8 +6,9 @@
 import { spawnSync } from "node:child_process";
 import { statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { BUN } from "../paths.ts";
 import type { BenchContext } from "./context.ts";
-import { BUN, compare, ms, type Row, ratio, spread, timeCommand } from "./harness.ts";
+import { compare, ms, type Row, ratio, spread, timeCommand } from "./harness.ts";
 
 const TARGET_RATIO = 3;
 

@@ -12,30 +12,46 @@
 /** How long the runner must stay idle before the collection (a job arriving right away cancels it). */
 export const IDLE_GC_DELAY_MS = 200;
 
+/**
+ * The timer functions the collector uses: the global ones unless a test passes a fake clock
+ * (test/unit/idle-gc.test.ts). A handle is whatever `setTimeout` returns, given back to `clearTimeout`.
+ */
+export interface Timers {
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** The global timers, unref'd: a pending collection never keeps the process alive. */
+const GLOBAL_TIMERS: Timers = {
+  setTimeout: (callback, ms) => setTimeout(callback, ms).unref(),
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
+
 export class IdleCollector {
   readonly #collect: () => void;
   readonly #delayMs: number;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #timers: Timers;
+  #timer: unknown;
 
-  constructor(options: { collect?: () => void; delayMs?: number } = {}) {
+  constructor(options: { collect?: () => void; delayMs?: number; timers?: Timers } = {}) {
     this.#collect = options.collect ?? (() => Bun.gc(true));
     this.#delayMs = options.delayMs ?? IDLE_GC_DELAY_MS;
+    this.#timers = options.timers ?? GLOBAL_TIMERS;
   }
 
   /** A job started: the runner is not idle. */
   busy(): void {
-    clearTimeout(this.#timer);
+    if (this.#timer !== undefined) this.#timers.clearTimeout(this.#timer);
     this.#timer = undefined;
   }
 
   /** The last running job ended: collect once the runner has stayed idle for the delay. */
   idle(): void {
     this.busy();
-    this.#timer = setTimeout(() => {
+    this.#timer = this.#timers.setTimeout(() => {
       this.#timer = undefined;
       this.#collect();
     }, this.#delayMs);
-    this.#timer.unref();
   }
 
   dispose(): void {

@@ -1,13 +1,14 @@
 /**
  * `executor = "custom"` end to end: the compiled binary runs GitLab custom executor drivers (the
  * fixtures in test/fixtures/drivers, one per behaviour, and examples/custom-driver) through its
- * built-in shell-driver adapter plugin (SPEC §7).
+ * built-in shell-driver adapter plugin (docs/custom-executor.md).
  */
 import { describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import {
   cleanEnv,
+  customRunnerConfig,
   drover,
   ensureBuilt,
   expectNoLeftovers,
@@ -15,10 +16,10 @@ import {
   jobJson,
   marker,
   ROOT,
+  shellRunnerConfig,
   startDrover,
   type TempDir,
   tempDir,
-  waitFor,
 } from "../harness.ts";
 
 ensureBuilt();
@@ -38,13 +39,16 @@ interface DriverCall {
   scriptMode: string | undefined;
 }
 
-/** A custom runner whose four drivers are record.sh unless `custom` says otherwise. */
+/**
+ * A custom runner whose four drivers are record.sh unless `custom` says otherwise, building in
+ * `dir`/builds unless `runner` says otherwise (see customRunnerConfig).
+ */
 function customConfig(
   dir: TempDir,
   custom: Record<string, unknown> = {},
   runner: Record<string, unknown> = {},
-) {
-  const settings: Record<string, unknown> = {
+): string {
+  const drivers: Record<string, unknown> = {
     config_exec: RECORD,
     config_args: ["config"],
     prepare_exec: RECORD,
@@ -55,12 +59,7 @@ function customConfig(
     cleanup_args: ["cleanup"],
     ...custom,
   };
-  const lines = ["[[runners]]", '  name = "custom"', '  executor = "custom"'];
-  const runnerKeys: Record<string, unknown> = { builds_dir: join(dir.path, "builds"), ...runner };
-  for (const [key, value] of Object.entries(runnerKeys)) lines.push(`  ${key} = ${JSON.stringify(value)}`);
-  lines.push("  [runners.custom]");
-  for (const [key, value] of Object.entries(settings)) lines.push(`    ${key} = ${JSON.stringify(value)}`);
-  return dir.file("config.toml", `${lines.join("\n")}\n`);
+  return customRunnerConfig(dir, drivers, { builds_dir: join(dir.path, "builds"), ...runner });
 }
 
 /** The record dir the fixtures write to, and what config_exec answers (config.json in it). */
@@ -484,20 +483,15 @@ describe("output, timeouts and cancel", () => {
     const records = recordDir(dir);
     const config = customConfig(dir, { run_exec: join(DRIVERS, "live-output.sh"), run_args: [] });
     const job = dir.file("job.json", jobJson());
-    const proc = startDrover(["exec", "--config", config, job], {
+    await using run = startDrover(["exec", "--config", config, job], {
       cwd: dir.path,
       env: envFor(dir, records, { [mark.name]: mark.value }),
     });
-    let stdout = "";
-    const reading = (async () => {
-      for await (const chunk of proc.stdout) stdout += new TextDecoder().decode(chunk);
-    })();
-    await waitFor("the driver's first line", () => stdout.includes("live-output: first line"));
-    expect(stdout).not.toContain("live-output: second line");
+    await run.waitForStdout("live-output: first line");
+    expect(run.stdout()).not.toContain("live-output: second line");
     writeFileSync(join(records, "go"), "");
-    expect(await proc.exited).toBe(0);
-    await reading;
-    expect(stdout).toContain("live-output: second line");
+    expect(await run.exited).toBe(0);
+    expect(run.stdout()).toContain("live-output: second line");
     await expectNoLeftovers(mark.entry);
   });
 
@@ -580,20 +574,15 @@ describe("output, timeouts and cancel", () => {
         ],
       }),
     );
-    const proc = startDrover(["exec", "--config", config, job], {
+    await using run = startDrover(["exec", "--config", config, job], {
       cwd: dir.path,
       env: envFor(dir, records, { [mark.name]: mark.value }),
     });
-    let stdout = "";
-    const reading = (async () => {
-      for await (const chunk of proc.stdout) stdout += new TextDecoder().decode(chunk);
-    })();
-    await waitFor("the job script to start", () => stdout.includes("started"));
-    proc.kill("SIGINT");
-    const exitCode = await proc.exited;
-    await reading;
-    expect(stdout).toContain("after_script: canceled");
-    expect(stdout).toContain("Job canceled");
+    await run.waitForStdout("started");
+    run.kill("SIGINT");
+    const exitCode = await run.exited;
+    expect(run.stdout()).toContain("after_script: canceled");
+    expect(run.stdout()).toContain("Job canceled");
     expect(exitCode).toBe(3);
     expect(sequence(calls(records)).slice(-3)).toEqual([
       "run after_script",
@@ -609,21 +598,17 @@ describe("examples/custom-driver", () => {
     using dir = tempDir();
     const mark = marker();
     const base = join(dir.path, "driver-base");
-    const customToml = dir.file(
-      "custom.toml",
-      [
-        "[[runners]]",
-        '  name = "example"',
-        '  executor = "custom"',
-        "  [runners.custom]",
-        `    config_exec = ${JSON.stringify(join(EXAMPLE, "config.sh"))}`,
-        `    prepare_exec = ${JSON.stringify(join(EXAMPLE, "prepare.sh"))}`,
-        `    run_exec = ${JSON.stringify(join(EXAMPLE, "run.sh"))}`,
-        `    cleanup_exec = ${JSON.stringify(join(EXAMPLE, "cleanup.sh"))}`,
-        "",
-      ].join("\n"),
+    const customToml = customRunnerConfig(
+      dir,
+      {
+        config_exec: join(EXAMPLE, "config.sh"),
+        prepare_exec: join(EXAMPLE, "prepare.sh"),
+        run_exec: join(EXAMPLE, "run.sh"),
+        cleanup_exec: join(EXAMPLE, "cleanup.sh"),
+      },
+      { name: "example" },
     );
-    const shellToml = dir.file("shell.toml", '[[runners]]\n  name = "shell"\n  executor = "shell"\n');
+    const shellToml = shellRunnerConfig(dir);
     const job = dir.file(
       "job.json",
       jobJson({

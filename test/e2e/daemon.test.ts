@@ -1,5 +1,5 @@
 /**
- * `drover run` end to end (SPEC §10): the compiled binary against the fake GitLab in
+ * `drover run` end to end (docs/daemon.md): the compiled binary against the fake GitLab in
  * test/fixtures/fake-coordinator.ts, real plugins, real drivers (examples/custom-driver), real
  * signals. Every wait is for a condition (a trace line, a recorded state, a log line), never for time.
  */
@@ -14,6 +14,7 @@ import {
   expectNoLeftovers,
   marker,
   ROOT,
+  type Running,
   startDrover,
   type TempDir,
   tempDir,
@@ -64,31 +65,12 @@ function writeConfig(
   return dir.file(file, `${lines.join("\n")}\n`);
 }
 
-/** `drover run` as a running process, with its stderr (drover's own log) collected as it comes. */
-function startDaemon(dir: TempDir, config: string, mark: ReturnType<typeof marker>) {
-  const proc = startDrover(["--log-level", "info", "run", "--config", config], {
+/** `drover run` at info level (its log, on stderr, says what it does), drivers under `dir`/driver. */
+function startDaemon(dir: TempDir, config: string, mark: ReturnType<typeof marker>): Running {
+  return startDrover(["--log-level", "info", "run", "--config", config], {
     cwd: dir.path,
     env: cleanEnv(dir.path, { DRIVER_BASE_DIR: join(dir.path, "driver"), [mark.name]: mark.value }),
   });
-  let stderr = "";
-  const reading = (async () => {
-    const decoder = new TextDecoder();
-    for await (const chunk of proc.stderr) stderr += decoder.decode(chunk, { stream: true });
-  })();
-  return {
-    proc,
-    get stderr() {
-      return stderr;
-    },
-    async log(what: string, pattern: RegExp, timeoutMs = 15_000) {
-      await waitFor(`drover's log to say ${what}`, () => pattern.test(stderr), timeoutMs);
-    },
-    async exit(): Promise<number> {
-      const code = await proc.exited;
-      await reading;
-      return code;
-    },
-  };
 }
 
 function finished(job: FakeJob): boolean {
@@ -136,7 +118,7 @@ describe("drover run", () => {
         }),
       );
     }
-    const daemon = startDaemon(dir, config, mark);
+    await using daemon = startDaemon(dir, config, mark);
     await waitFor("20 final states", () => ids.every((id) => finished(fake.job(id))), 45_000);
 
     for (const [i, id] of ids.entries()) {
@@ -172,8 +154,8 @@ describe("drover run", () => {
     });
 
     // Metrics and health on listen_address.
-    await daemon.log("where the metrics are", /"address":"127\.0\.0\.1:\d+"/);
-    const address = /"address":"(127\.0\.0\.1:\d+)"/.exec(daemon.stderr)![1];
+    await daemon.waitForStderr(/"address":"127\.0\.0\.1:\d+"/);
+    const address = /"address":"(127\.0\.0\.1:\d+)"/.exec(daemon.stderr())![1];
     const metrics = await (await fetch(`http://${address}/metrics`)).text();
     expect(metrics).toContain('drover_jobs_total{runner="shell",state="success"} 10');
     expect(metrics).toContain('drover_jobs_total{runner="custom",state="success"} 10');
@@ -187,8 +169,8 @@ describe("drover run", () => {
     const health = await fetch(`http://${address}/healthz`);
     expect(health.status).toBe(200);
 
-    daemon.proc.kill("SIGTERM");
-    expect(await daemon.exit()).toBe(0);
+    daemon.kill("SIGTERM");
+    expect(await daemon.exited).toBe(0);
     await expectNoLeftovers(mark.entry);
   }, 60_000);
 
@@ -202,7 +184,7 @@ describe("drover run", () => {
       script: ["for i in $(seq 1 300); do echo tick $i; sleep 0.1; done"],
       afterScript: ['echo "after_script ran: $CI_JOB_STATUS"'],
     });
-    const daemon = startDaemon(dir, config, mark);
+    await using daemon = startDaemon(dir, config, mark);
     await waitFor("the job to tick", () => fake.traceText(id).includes("tick 2\n"));
     expect(existsSync(join(dir.path, "driver", "jobs", `job-${id}`))).toBe(true);
     fake.cancel(id);
@@ -217,8 +199,8 @@ describe("drover run", () => {
     // cleanup_exec ran: the example driver removes the job's directory.
     expect(existsSync(join(dir.path, "driver", "jobs", `job-${id}`))).toBe(false);
 
-    daemon.proc.kill("SIGTERM");
-    expect(await daemon.exit()).toBe(0);
+    daemon.kill("SIGTERM");
+    expect(await daemon.exited).toBe(0);
     await expectNoLeftovers(mark.entry);
   }, 30_000);
 
@@ -235,18 +217,18 @@ describe("drover run", () => {
       afterScript: ["echo after_script ran"],
     });
     const next = fake.enqueue("shell-token");
-    const daemon = startDaemon(dir, config, mark);
+    await using daemon = startDaemon(dir, config, mark);
     await waitFor("the job to tick", () => fake.traceText(id).includes("tick 2\n"));
     fake.cancel(id, "canceled");
     await waitFor("the next job", () => finished(fake.job(next)));
 
     expect(fake.job(id).status).toBe("canceled");
     expect(fake.traceText(id)).not.toContain("after_script ran");
-    expect(daemon.stderr).toContain("the job is over on the coordinator's side");
+    expect(daemon.stderr()).toContain("the job is over on the coordinator's side");
     expect(fake.job(next).status).toBe("success");
 
-    daemon.proc.kill("SIGTERM");
-    expect(await daemon.exit()).toBe(0);
+    daemon.kill("SIGTERM");
+    expect(await daemon.exited).toBe(0);
     await expectNoLeftovers(mark.entry);
   }, 30_000);
 
@@ -259,7 +241,7 @@ describe("drover run", () => {
     const first = fake.enqueue("shell-token", {
       script: ["for i in $(seq 1 20); do echo line $i; sleep 0.1; done", "echo first done"],
     });
-    const daemon = startDaemon(dir, config, mark);
+    await using daemon = startDaemon(dir, config, mark);
     await waitFor("the first trace patch", () => fake.traceText(first).includes("line 1\n"));
     fake.failFor(5_000);
     const later = [fake.enqueue("shell-token"), fake.enqueue("shell-token")];
@@ -272,10 +254,10 @@ describe("drover run", () => {
     expect(fake.job(first).status).toBe("success");
     expectTraceVerified(fake.job(first));
     for (const id of later) expect(fake.job(id).status).toBe("success");
-    expect(daemon.stderr).toContain("backing off");
+    expect(daemon.stderr()).toContain("backing off");
 
-    daemon.proc.kill("SIGTERM");
-    expect(await daemon.exit()).toBe(0);
+    daemon.kill("SIGTERM");
+    expect(await daemon.exited).toBe(0);
     await expectNoLeftovers(mark.entry);
   }, 45_000);
 
@@ -292,10 +274,10 @@ describe("drover run", () => {
       afterScript: ['echo "after_script ran: $CI_JOB_STATUS"'],
     });
     const queued = fake.enqueue("custom-token");
-    const daemon = startDaemon(dir, config, mark);
+    await using daemon = startDaemon(dir, config, mark);
     await waitFor("the job to tick", () => fake.traceText(id).includes("tick 2\n"));
-    daemon.proc.kill("SIGTERM");
-    expect(await daemon.exit()).toBe(0);
+    daemon.kill("SIGTERM");
+    expect(await daemon.exited).toBe(0);
 
     const job = fake.job(id);
     expect(job.final).toMatchObject({ state: "failed", failure_reason: "runner_interrupted" });
@@ -317,13 +299,13 @@ describe("drover run", () => {
       script: ["for i in $(seq 1 300); do echo tick $i; sleep 0.1; done"],
       afterScript: ["echo after_script starts", "sleep 60"],
     });
-    const daemon = startDaemon(dir, config, mark);
+    await using daemon = startDaemon(dir, config, mark);
     await waitFor("the job to tick", () => fake.traceText(id).includes("tick 2\n"));
-    daemon.proc.kill("SIGTERM");
+    daemon.kill("SIGTERM");
     await waitFor("after_script to start", () => fake.traceText(id).includes("after_script starts\n"));
-    daemon.proc.kill("SIGTERM");
-    expect(await daemon.exit()).toBe(1);
-    expect(daemon.stderr).toContain("second signal: forcing the exit");
+    daemon.kill("SIGTERM");
+    expect(await daemon.exited).toBe(1);
+    expect(daemon.stderr()).toContain("second signal: forcing the exit");
     await expectNoLeftovers(mark.entry);
   }, 30_000);
 
@@ -333,12 +315,12 @@ describe("drover run", () => {
     fake.acceptRunner("shell-token");
     const mark = marker();
     const config = writeConfig(dir, fake, [{ name: "shell", token: "shell-token", executor: "shell" }]);
-    const daemon = startDaemon(dir, config, mark);
+    await using daemon = startDaemon(dir, config, mark);
     await waitFor("a first request", () => fake.countRequests((r) => r.endpoint === "request_job") > 0);
     fake.delay(60_000);
     await waitFor("a request held open", () => fake.pending > 0);
-    daemon.proc.kill("SIGTERM");
-    expect(await daemon.exit()).toBe(0);
+    daemon.kill("SIGTERM");
+    expect(await daemon.exited).toBe(0);
     await expectNoLeftovers(mark.entry);
   }, 20_000);
 
@@ -351,13 +333,18 @@ describe("drover run", () => {
     const config = writeConfig(dir, fake, [
       { name: "shell", token: "shell-token", executor: "shell", limit: 1 },
     ]);
-    const id = fake.enqueue("shell-token", { script: ["echo started", "sleep 1.5", "echo finished"] });
-    const daemon = startDaemon(dir, config, mark);
+    // The job runs until the test has seen drover stop taking jobs and queued another one.
+    const go = join(dir.path, "go");
+    const id = fake.enqueue("shell-token", {
+      script: ["echo started", `while [ ! -e '${go}' ]; do sleep 0.01; done`, "echo finished"],
+    });
+    await using daemon = startDaemon(dir, config, mark);
     await waitFor("the job to start", () => fake.traceText(id).includes("started\n"));
-    daemon.proc.kill("SIGQUIT");
-    await daemon.log("it is stopping", /stopping: no new jobs/);
+    daemon.kill("SIGQUIT");
+    await daemon.waitForStderr(/stopping: no new jobs/);
     const after = fake.enqueue("shell-token");
-    expect(await daemon.exit()).toBe(0);
+    writeFileSync(go, "");
+    expect(await daemon.exited).toBe(0);
 
     expect(fake.job(id).status).toBe("success");
     expect(fake.traceText(id)).toContain("finished\n");
@@ -375,20 +362,23 @@ describe("drover run", () => {
     const two: RunnerSpec = { name: "two", token: "two-token", executor: "shell" };
     const config = writeConfig(dir, fake, [one]);
     const forTwo = fake.enqueue("two-token");
-    const daemon = startDaemon(dir, config, mark);
-    await daemon.log("it is taking jobs", /drover run: taking jobs/);
+    await using daemon = startDaemon(dir, config, mark);
+    await daemon.waitForStderr(/drover run: taking jobs/);
 
     writeConfig(dir, fake, [one, two]);
-    daemon.proc.kill("SIGHUP");
-    await daemon.log("the reload", /configuration reloaded/);
+    daemon.kill("SIGHUP");
+    await daemon.waitForStderr(/configuration reloaded/);
     await waitFor("the new runner's job", () => finished(fake.job(forTwo)));
     expect(fake.job(forTwo).status).toBe("success");
 
     writeFileSync(config, 'concurrent = "many"\n[[runners]]\n  name = "one"\n');
-    daemon.proc.kill("SIGHUP");
-    await daemon.log("the failed reload", /configuration reload failed/);
+    daemon.kill("SIGHUP");
+    await daemon.waitForStderr(/configuration reload failed/);
     // The log says why: the problem with its key and line.
-    const failure = daemon.stderr.split("\n").find((line) => line.includes("configuration reload failed"));
+    const failure = daemon
+      .stderr()
+      .split("\n")
+      .find((line) => line.includes("configuration reload failed"));
     expect(failure).toContain("concurrent");
     // Still running with the previous configuration: both runners take jobs.
     const afterOne = fake.enqueue("one-token");
@@ -398,8 +388,8 @@ describe("drover run", () => {
       () => finished(fake.job(afterOne)) && finished(fake.job(afterTwo)),
     );
 
-    daemon.proc.kill("SIGTERM");
-    expect(await daemon.exit()).toBe(0);
+    daemon.kill("SIGTERM");
+    expect(await daemon.exited).toBe(0);
     await expectNoLeftovers(mark.entry);
   }, 30_000);
 
@@ -419,7 +409,7 @@ describe("drover run", () => {
       steps: "not a list",
     });
     const good = fake.enqueue("good-token");
-    const daemon = startDaemon(dir, config, mark);
+    await using daemon = startDaemon(dir, config, mark);
     await waitFor("both final states", () => finished(fake.job(malformed)) && finished(fake.job(good)));
 
     expect(fake.job(good).status).toBe("success");
@@ -430,8 +420,8 @@ describe("drover run", () => {
     expect(fake.traceText(malformed)).toContain("ERROR: Job failed (system failure): invalid job");
     expect(fake.traceText(malformed)).toContain("steps");
     expectTraceVerified(fake.job(malformed));
-    expect(daemon.stderr).toContain("not JSON");
-    expect(daemon.stderr).toContain("403 Forbidden");
+    expect(daemon.stderr()).toContain("not JSON");
+    expect(daemon.stderr()).toContain("403 Forbidden");
 
     // The good runner goes on asking; the bad one asked once, got 403, and stopped.
     const goodAsks = () => fake.countRequests((r) => r.runnerToken === "good-token");
@@ -439,8 +429,8 @@ describe("drover run", () => {
     await waitFor("the good runner to ask twice more", () => goodAsks() >= before + 2);
     expect(fake.countRequests((r) => r.runnerToken === "bad-token")).toBe(1);
 
-    daemon.proc.kill("SIGTERM");
-    expect(await daemon.exit()).toBe(0);
+    daemon.kill("SIGTERM");
+    expect(await daemon.exited).toBe(0);
     await expectNoLeftovers(mark.entry);
   }, 30_000);
 
@@ -451,18 +441,24 @@ describe("drover run", () => {
     const mark = marker();
     const config = writeConfig(dir, fake, [{ name: "shell", token: "shell-token", executor: "shell" }]);
     const secret = "split-secret-4f9a7c";
+    const go = join(dir.path, "go");
     const id = fake.enqueue("shell-token", {
       script: [
-        // One command: the two halves are contiguous in the output, 1.2 s (a trace patch) apart.
-        // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansions
-        'printf "value=%s" "${SECRET:0:8}"; sleep 1.2; printf "%s\\n" "${SECRET:8}"',
+        // One command: the two halves are contiguous in the output; the second is written only once
+        // GitLab's copy of the trace has the first write's "value=".
+        `printf "value=%s" "\${SECRET:0:8}"; while [ ! -e '${go}' ]; do sleep 0.01; done; printf "%s\\n" "\${SECRET:8}"`,
         "for i in $(seq 1 25); do echo tick $i; sleep 0.1; done",
       ],
       variables: [secretVariable(secret)],
     });
-    const daemon = startDaemon(dir, config, mark);
-    await waitFor("a first patch", () => fake.job(id).trace.length > 0);
+    await using daemon = startDaemon(dir, config, mark);
+    // The masker holds back only what could begin the secret: "value=" is sent while the first half
+    // of the secret waits, so the first write went through drover alone. ("\n": not the echoed
+    // command, which has "value=" too.)
+    await waitFor("the output's value= in a patch", () => fake.traceText(id).includes("\nvalue="));
+    expect(fake.traceText(id)).not.toContain(secret.slice(0, 8));
     fake.dropNextPatch(id);
+    writeFileSync(go, "");
     await waitFor("the final state", () => finished(fake.job(id)), 20_000);
 
     const job = fake.job(id);
@@ -474,8 +470,8 @@ describe("drover run", () => {
     expect(trace).not.toContain(secret);
     expect(trace).not.toContain(secret.slice(0, 8));
 
-    daemon.proc.kill("SIGTERM");
-    expect(await daemon.exit()).toBe(0);
+    daemon.kill("SIGTERM");
+    expect(await daemon.exited).toBe(0);
     await expectNoLeftovers(mark.entry);
   }, 30_000);
 });

@@ -1,6 +1,6 @@
 /**
- * Job hooks (SPEC §8) end to end: the compiled binary, the built-in script-hooks plugin, real hook
- * scripts in temp dirs.
+ * Job hooks (docs/hooks.md) end to end: the compiled binary, the built-in script-hooks plugin, real
+ * hook scripts in temp dirs.
  */
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
@@ -13,7 +13,6 @@ import {
   marker,
   startDrover,
   tempDir,
-  waitFor,
 } from "../harness.ts";
 
 ensureBuilt();
@@ -163,21 +162,16 @@ describe("job hooks", () => {
     const mark = marker();
     const started = dir.file("start.sh", "echo hook running\nsleep 300\n");
     const config = dir.file("config.toml", `[hooks]\n  job_started = "${started}"\n`);
-    const proc = startDrover(["exec", "--config", config, "--", "echo never"], {
+    await using run = startDrover(["exec", "--config", config, "--", "echo never"], {
       cwd: dir.path,
       env: cleanEnv(dir.path, { [mark.name]: mark.value }),
     });
-    let stdout = "";
-    const reading = (async () => {
-      for await (const chunk of proc.stdout) stdout += new TextDecoder().decode(chunk);
-    })();
-    await waitFor("the hook to start", () => stdout.includes("hook running"));
-    proc.kill("SIGINT");
-    expect(await proc.exited).toBe(3);
-    await reading;
-    expect(stdout).toContain("Job canceled");
-    expect(stdout).not.toContain("job_started hook failed");
-    expect(stdout).not.toContain("never\n");
+    await run.waitForStdout("hook running");
+    run.kill("SIGINT");
+    expect(await run.exited).toBe(3);
+    expect(run.stdout()).toContain("Job canceled");
+    expect(run.stdout()).not.toContain("job_started hook failed");
+    expect(run.stdout()).not.toContain("never\n");
     await expectNoLeftovers(mark.entry);
   }, 20_000);
 

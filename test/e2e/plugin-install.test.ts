@@ -1,6 +1,6 @@
 /**
  * `drover plugin install | list | inspect | remove | verify` and installed plugins in config
- * (SPEC §9), with the compiled binary and a private DROVER_PLUGIN_DIR per test.
+ * (docs/installing-plugins.md), with the compiled binary and a private DROVER_PLUGIN_DIR per test.
  */
 import { describe, expect, test } from "bun:test";
 import { appendFileSync, chmodSync, mkdirSync, writeFileSync } from "node:fs";

@@ -3,8 +3,8 @@
  * Debian's python3-grpcio and python3-protobuf and code generated from proto/, speaks the launch
  * contract over real gRPC and runs jobs through the compiled binary.
  *
- * Setup installs the Debian packages when they are missing (apt-get, as root): nothing is skipped,
- * a failing apt-get fails the tests with its reason.
+ * The Debian packages it needs are installed by .ci/run, never by a test: when one is missing, the
+ * tests fail and say which (nothing is skipped).
  */
 import { beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
@@ -33,6 +33,7 @@ import {
   processesWithEnv,
   ROOT,
   startDrover,
+  startProcess,
   type TempDir,
   tempDir,
   waitFor,
@@ -41,50 +42,33 @@ import {
 const EXAMPLE = join(ROOT, "examples", "python-executor");
 const PLUGIN = join(EXAMPLE, "plugin.py");
 
-/** Runtime (grpcio, protobuf) and the generators generate.sh uses (to check gen/ is current). */
+/**
+ * Runtime (grpcio, protobuf) and the generators generate.sh uses (to check gen/ is current): the
+ * list .ci/run installs.
+ */
 const DEBIAN_PACKAGES = ["python3-grpcio", "python3-protobuf", "protobuf-compiler", "protobuf-compiler-grpc"];
 
-function tail(bytes: Uint8Array | undefined): string {
-  return new TextDecoder()
-    .decode(bytes ?? new Uint8Array())
-    .trim()
-    .split("\n")
-    .slice(-5)
-    .join(" | ");
-}
-
+/** The packages of DEBIAN_PACKAGES that dpkg does not have installed. */
 function missingPackages(): string[] {
   return DEBIAN_PACKAGES.filter((name) => {
-    const query = Bun.spawnSync(["dpkg", "-s", name], { stderr: "pipe" });
-    return !(query.exitCode === 0 && query.stdout.toString().includes("\nStatus: install ok installed\n"));
+    try {
+      const query = Bun.spawnSync(["dpkg", "-s", name], { stdout: "pipe", stderr: "pipe" });
+      return !(query.exitCode === 0 && query.stdout.toString().includes("\nStatus: install ok installed\n"));
+    } catch {
+      return true; // no dpkg: not a Debian host, so not installed the way the plugin needs
+    }
   });
 }
 
-function ensureDebianPackages(): void {
-  const missing = missingPackages();
-  if (missing.length === 0) return;
-  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  for (const args of [["update"], ["install", "-y", "--no-install-recommends", ...missing]]) {
-    let run: ReturnType<typeof Bun.spawnSync>;
-    try {
-      run = Bun.spawnSync(["apt-get", ...args], { env, stdout: "pipe", stderr: "pipe" });
-    } catch (err) {
-      throw new Error(`the Python plugin tests need ${missing.join(", ")}: cannot run apt-get: ${err}`);
-    }
-    if (run.exitCode !== 0) {
-      throw new Error(
-        `the Python plugin tests need ${missing.join(", ")}: apt-get ${args[0]} failed (exit ${run.exitCode}): ${tail(run.stderr)}`,
-      );
-    }
-  }
-  const still = missingPackages();
-  if (still.length) throw new Error(`apt-get install did not install ${still.join(", ")}`);
-}
-
 beforeAll(() => {
-  ensureDebianPackages();
+  const missing = missingPackages();
+  if (missing.length) {
+    throw new Error(
+      `the Python plugin tests need the Debian packages ${missing.join(", ")}, which are not installed: .ci/run installs them (as root), or: apt-get install ${missing.join(" ")}`,
+    );
+  }
   ensureBuilt();
-}, 600_000);
+});
 
 /** Every file under `dir`, relative path → content. */
 function tree(dir: string): Record<string, string> {
@@ -113,7 +97,7 @@ function pluginConfig(dir: TempDir, settings = ""): string {
 async function launch(dir: TempDir, extraEnv: Record<string, string> = {}) {
   const socketDir = join(dir.path, "sock");
   mkdirSync(socketDir, { mode: 0o700 });
-  const proc = Bun.spawn([PLUGIN], {
+  const proc = startProcess([PLUGIN], {
     cwd: dir.path,
     env: {
       ...cleanEnv(dir.path),
@@ -122,19 +106,10 @@ async function launch(dir: TempDir, extraEnv: Record<string, string> = {}) {
       PLUGIN_UNIX_SOCKET_DIR: socketDir,
       ...extraEnv,
     },
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
   });
-  const reader = proc.stdout.getReader();
-  let line = "";
-  while (!line.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done)
-      throw new Error(`the plugin exited before its handshake: ${await new Response(proc.stderr).text()}`);
-    line += new TextDecoder().decode(value);
-  }
-  reader.releaseLock();
+  // The handshake line (fails with what the plugin printed if it exits before one).
+  await proc.waitForStdout("\n");
+  const line = proc.stdout();
   const handshake = parseHandshake(line);
   if (!handshake.ok || handshake.handshake.address.network !== "unix") {
     throw new Error(`unexpected handshake ${JSON.stringify(line)}`);
@@ -152,8 +127,7 @@ async function launch(dir: TempDir, extraEnv: Record<string, string> = {}) {
     executor: createClient(Executor, channel),
     async [Symbol.asyncDispose]() {
       channel.close();
-      proc.kill("SIGKILL");
-      await proc.exited;
+      await proc[Symbol.asyncDispose]();
     },
   };
 }
@@ -351,7 +325,7 @@ describe("drover exec with [runners.plugin] path = examples/python-executor/plug
     using dir = tempDir();
     const mark = marker();
     const go = join(dir.path, "go");
-    const proc = startDrover(
+    await using run = startDrover(
       [
         "exec",
         "--config",
@@ -364,15 +338,11 @@ describe("drover exec with [runners.plugin] path = examples/python-executor/plug
       ],
       { cwd: dir.path, env: cleanEnv(dir.path, { [mark.name]: mark.value }) },
     );
-    let stdout = "";
-    const reading = (async () => {
-      for await (const chunk of proc.stdout) stdout += new TextDecoder().decode(chunk);
-    })();
-    await waitFor("the first line in the job log", () => stdout.includes("first-line\n"));
-    expect(stdout).not.toContain("second-line\n");
+    await run.waitForStdout("first-line\n");
+    expect(run.stdout()).not.toContain("second-line\n");
     dir.file("go", "");
-    expect(await proc.exited).toBe(0);
-    await reading;
+    expect(await run.exited).toBe(0);
+    const stdout = run.stdout();
     expect(stdout).toContain('Using plugin "plugin.py" executor with driver python-executor 0.1.0...');
     expect(stdout).toContain("to-stderr\n");
     expect(stdout).toContain("second-line\n");
@@ -472,23 +442,17 @@ describe("drover exec with [runners.plugin] path = examples/python-executor/plug
         ],
       }),
     );
-    const proc = startDrover(["--log-level", "info", "exec", "--config", pluginConfig(dir), job], {
+    await using run = startDrover(["--log-level", "info", "exec", "--config", pluginConfig(dir), job], {
       cwd: dir.path,
       env: cleanEnv(dir.path, { [mark.name]: mark.value }),
     });
-    let stdout = "";
-    const reading = (async () => {
-      for await (const chunk of proc.stdout) stdout += new TextDecoder().decode(chunk);
-    })();
-    const stderr = new Response(proc.stderr).text();
-    await waitFor("the script to start", () => stdout.includes("started\n"));
-    proc.kill("SIGINT");
-    expect(await proc.exited).toBe(3);
-    await reading;
-    expect(stdout).toContain("stage gone: canceled");
-    expect(stdout).toContain("Job canceled");
+    await run.waitForStdout("started\n");
+    run.kill("SIGINT");
+    expect(await run.exited).toBe(3);
+    expect(run.stdout()).toContain("stage gone: canceled");
+    expect(run.stdout()).toContain("Job canceled");
     // It was the plugin that stopped the stage (not drover's sweep at exit).
-    expect(await stderr).toContain("stopping stage");
+    expect(run.stderr()).toContain("stopping stage");
     await expectNoLeftovers(mark.entry);
   });
 });

@@ -28,7 +28,7 @@ function thrown(f: () => unknown): DroverError {
   throw new Error("did not throw");
 }
 
-describe("lookupConfig (SPEC §3 order)", () => {
+describe('lookupConfig (the order of docs/configuration.md, "Which file is read")', () => {
   const all = existing(
     "/etc/flag.toml",
     "/etc/env.toml",

@@ -1,4 +1,4 @@
-/** The one place a driver's exit is interpreted (plugins/custom/exit-status.ts, SPEC §7). */
+/** The one place a driver's exit is interpreted (plugins/custom/exit-status.ts; docs/custom-executor.md). */
 import { describe, expect, test } from "bun:test";
 import { DroverError } from "../../kernel/errors.ts";
 import type { ChildExit } from "../../kernel/process/child.ts";

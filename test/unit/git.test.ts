@@ -16,6 +16,7 @@ import {
   planStages,
   renderStageScript,
 } from "../../src/job/index.ts";
+import { runProcess } from "../harness.ts";
 
 const gitEnv = {
   PATH: process.env.PATH ?? "/usr/bin:/bin",
@@ -110,18 +111,11 @@ async function getSources(f: Fixture, job: Job, extra: JobVariable[] = []): Prom
     tmpDir: `${projectDir}.tmp`,
     jobStatus: "success",
   });
-  const proc = Bun.spawn(["bash", "-s"], {
+  const { exitCode, stdout, stderr } = await runProcess(["bash", "-s"], {
     cwd: f.root,
     env: gitEnv,
-    stdin: new Blob([script]),
-    stdout: "pipe",
-    stderr: "pipe",
+    stdin: script,
   });
-  const [stdout, stderr, exitCode] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
   return { exitCode, stdout, stderr, projectDir };
 }
 

@@ -144,7 +144,7 @@ describe("planStages", () => {
     }
   });
 
-  test("artifacts and dependencies plan their (not yet supported) stages in SPEC order", () => {
+  test("artifacts and dependencies plan their (not yet supported) stages in the order of docs/jobs.md", () => {
     const j = job({
       artifacts: [{ paths: ["out"], when: "always" }],
       dependencies: [{ id: 2, name: "build", artifacts_file: { filename: "a.zip", size: 1 } }],

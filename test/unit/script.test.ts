@@ -18,6 +18,7 @@ import {
   renderStageScript,
   type ScriptContext,
 } from "../../src/job/index.ts";
+import { runProcess } from "../harness.ts";
 
 interface TempDir extends AsyncDisposable {
   path: string;
@@ -38,7 +39,7 @@ interface Run {
 async function runBash(script: string, dir: string, how: "file" | "stdin" = "file"): Promise<Run> {
   const file = join(dir, `script-${Math.random().toString(36).slice(2)}.sh`);
   await writeFile(file, script, { mode: 0o700 });
-  const proc = Bun.spawn(how === "file" ? ["bash", file] : ["bash"], {
+  const { exitCode, stdout, stderr } = await runProcess(how === "file" ? ["bash", file] : ["bash"], {
     cwd: dir,
     env: {
       PATH: process.env.PATH ?? "/usr/bin:/bin",
@@ -47,15 +48,8 @@ async function runBash(script: string, dir: string, how: "file" | "stdin" = "fil
       GIT_CONFIG_NOSYSTEM: "1",
       GIT_CONFIG_GLOBAL: "/dev/null",
     },
-    stdin: how === "stdin" ? Bun.file(file) : "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
+    ...(how === "stdin" ? { stdin: script } : {}),
   });
-  const [stdout, stderr, exitCode] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
   return { exitCode, stdout, stderr };
 }
 

@@ -1,15 +1,15 @@
 /**
- * Bad input (SPEC §3, §4, §5, §11): a config.toml or a job file that is wrong in each of the usual
- * ways is refused with a message naming the file, the line or the field, and exit 78 (config) or 64
- * (job), before anything runs. A job with 10 MiB of variables runs, or fails clearly.
- * (exec.test.ts and config-check.test.ts have the first cases of each; these add the rest and check
- * that nothing ran.)
+ * Bad input (README.md "Usage", docs/configuration.md, docs/jobs.md, docs/reliability.md): a
+ * config.toml or a job file that is wrong in each of the usual ways is refused with a message naming
+ * the file, the line or the field, and exit 78 (config) or 64 (job), before anything runs. A job
+ * with 10 MiB of variables runs, or fails clearly. (exec.test.ts and config-check.test.ts have the
+ * first cases of each; these add the rest and check that nothing ran.)
  */
 import { describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { ensureBuilt } from "../../harness.ts";
-import { customConfig, DRIVER, runDrover, shellConfig, world } from "./fault-harness.ts";
+import { drover, ensureBuilt, shellRunnerConfig } from "../../harness.ts";
+import { customConfig, DRIVER, world } from "./fault-harness.ts";
 
 ensureBuilt();
 
@@ -56,7 +56,7 @@ describe("config.toml", () => {
       using w = world();
       const config = w.dir.file("config.toml", text);
       const ran = join(w.dir.path, "ran");
-      const result = await runDrover(["exec", "--config", config, "--", `touch ${ran}`], {
+      const result = await drover(["exec", "--config", config, "--", `touch ${ran}`], {
         cwd: w.dir.path,
         env: w.env(),
       });
@@ -78,7 +78,7 @@ describe("config.toml", () => {
       { graceful_kill_timeout: -1, force_kill_timeout: 0, config_exec_timeout: -5, cleanup_exec_timeout: 0 },
       { output_limit: -1 },
     );
-    const result = await runDrover(["config", "check", "--config", config], {
+    const result = await drover(["config", "check", "--config", config], {
       cwd: w.dir.path,
       env: w.env(),
     });
@@ -122,7 +122,7 @@ describe("job files", () => {
       const ran = join(w.dir.path, "ran");
       const good = w.job("good", { script: [`touch ${ran}`] });
       const bad = w.dir.file("bad.json", text);
-      const result = await runDrover(["exec", "--config", shellConfig(w), good, bad], {
+      const result = await drover(["exec", "--config", shellRunnerConfig(w.dir), good, bad], {
         cwd: w.dir.path,
         env: w.env(),
       });
@@ -148,7 +148,7 @@ describe("10 MiB of variables", () => {
       ],
       script: ['echo "FILE_9 has $(wc -c < "$FILE_9") bytes, PLAIN_99=$PLAIN_99"'],
     });
-    const result = await runDrover(["exec", "--config", shellConfig(w), job], {
+    const result = await drover(["exec", "--config", shellRunnerConfig(w.dir), job], {
       cwd: w.dir.path,
       env: w.env(),
     });
@@ -166,7 +166,7 @@ describe("10 MiB of variables", () => {
       ],
       script: ["echo never printed"],
     });
-    const result = await runDrover(["exec", "--config", shellConfig(w), job], {
+    const result = await drover(["exec", "--config", shellRunnerConfig(w.dir), job], {
       cwd: w.dir.path,
       env: w.env(),
     });
@@ -186,7 +186,7 @@ describe("10 MiB of variables", () => {
         { key: "HUGE", value: "h".repeat(200 * 1024) },
       ],
     });
-    const result = await runDrover(["exec", "--config", customConfig(w), job], {
+    const result = await drover(["exec", "--config", customConfig(w), job], {
       cwd: w.dir.path,
       env: w.env(),
     });

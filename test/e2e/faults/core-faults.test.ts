@@ -1,21 +1,21 @@
 /**
- * Fault injection, the core itself (SPEC §1, §10, §11): drover gets SIGTERM mid-job (the job ends
- * `runner_interrupted`, cleanup runs, plugins and job processes are gone, the exit status says so),
- * or SIGKILL mid-job (nothing it left blocks the next start, which removes its stale temp dirs).
+ * Fault injection, the core itself (README.md "Architecture", docs/daemon.md, docs/reliability.md):
+ * drover gets SIGTERM mid-job (the job ends `runner_interrupted`, cleanup runs, plugins and job
+ * processes are gone, the exit status says so), or SIGKILL mid-job (nothing it left blocks the next
+ * start, which removes its stale temp dirs).
  */
 import { describe, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import { ensureBuilt, processesWithEnv, waitFor } from "../../harness.ts";
 import {
-  customConfig,
-  recorded,
-  runDrover,
-  shellConfig,
-  spawnDrover,
-  type World,
-  world,
-} from "./fault-harness.ts";
+  drover,
+  ensureBuilt,
+  processesWithEnv,
+  shellRunnerConfig,
+  startDrover,
+  waitFor,
+} from "../../harness.ts";
+import { customConfig, recorded, type World, world } from "./fault-harness.ts";
 
 ensureBuilt();
 
@@ -39,13 +39,13 @@ describe("SIGTERM mid-job", () => {
     async (executor) => {
       using w = world();
       const record = join(w.dir.path, "record");
-      const config = executor === "shell" ? shellConfig(w) : customConfig(w);
-      const run = spawnDrover(["exec", "--config", config, longJob(w)], {
+      const config = executor === "shell" ? shellRunnerConfig(w.dir) : customConfig(w);
+      await using run = startDrover(["exec", "--config", config, longJob(w)], {
         cwd: w.dir.path,
         env: w.env({ FAULT_RECORD: record }),
       });
       await run.waitForStdout("\nstarted\n");
-      run.proc.kill("SIGTERM");
+      run.kill("SIGTERM");
       expect(await run.exited).toBe(3);
       const out = run.stdout();
       expect(out).toContain("after_script: failed");
@@ -66,25 +66,25 @@ describe("SIGTERM mid-job", () => {
 describe("SIGKILL mid-job", () => {
   test("of the core alone: its plugins stop by themselves; the next start is not blocked and removes the stale socket dir", async () => {
     using w = world();
-    const run = spawnDrover(["exec", "--config", shellConfig(w), longJob(w)], {
+    await using run = startDrover(["exec", "--config", shellRunnerConfig(w.dir), longJob(w)], {
       cwd: w.dir.path,
       env: w.env(),
     });
     await run.waitForStdout("\nstarted\n");
-    run.proc.kill("SIGKILL");
+    run.kill("SIGKILL");
     await run.exited;
     // The plugin sees its parent gone and shuts down, stopping the job's processes.
     await waitFor("the plugin and the job to stop", () => processesWithEnv(w.mark.entry).length === 0);
     // What no one could remove: the socket dir the core made for the plugin.
     expect(readdirSync(w.tmp)).toEqual([expect.stringMatching(new RegExp(`^drover-plugin-o${run.pid}\\.`))]);
 
-    const next = await runDrover(
+    const next = await drover(
       [
         "--log-level",
         "info",
         "exec",
         "--config",
-        shellConfig(w),
+        shellRunnerConfig(w.dir),
         w.job("next", { script: ["echo next works"] }),
       ],
       { cwd: w.dir.path, env: w.env() },
@@ -99,7 +99,7 @@ describe("SIGKILL mid-job", () => {
     using w = world();
     const config = customConfig(w);
     const hook = w.dir.file("hook.sh", "echo hook ran\n");
-    const run = spawnDrover(["exec", "--config", config, longJob(w)], {
+    await using run = startDrover(["exec", "--config", config, longJob(w)], {
       cwd: w.dir.path,
       env: w.env({ ACTIONS_RUNNER_HOOK_JOB_STARTED: hook }),
     });
@@ -116,7 +116,7 @@ describe("SIGKILL mid-job", () => {
     ]);
     expect(readdirSync(join(w.tmp, left[0]!))).toContain("response.json");
 
-    const next = await runDrover(
+    const next = await drover(
       ["exec", "--config", config, w.job("next", { id: 1002, script: ["echo next works"] })],
       { cwd: w.dir.path, env: w.env() },
     );

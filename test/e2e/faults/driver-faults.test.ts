@@ -1,23 +1,16 @@
 /**
- * Fault injection, the processes that run a job (SPEC §6, §7, §11): a job script (shell executor)
- * or a custom executor driver (test/fixtures/faults/driver.sh) that leaves children behind, prints
- * 50 MiB in one line, prints bytes that are not UTF-8, closes stdout early, dies by a signal or
- * ignores SIGTERM. Each test checks the job's result and message, that cleanup ran, and that no
- * process and no temp dir is left behind.
+ * Fault injection, the processes that run a job (docs/jobs.md, docs/custom-executor.md,
+ * docs/reliability.md): a job script (shell executor) or a custom executor driver
+ * (test/fixtures/faults/driver.sh) that leaves children behind, prints 50 MiB in one line, prints
+ * bytes that are not UTF-8, closes stdout early, dies by a signal or ignores SIGTERM. Each test
+ * checks the job's result and message, that cleanup ran, and that no process and no temp dir is
+ * left behind.
  */
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ensureBuilt } from "../../harness.ts";
-import {
-  customConfig,
-  FAULTS,
-  recorded,
-  runDrover,
-  shellConfig,
-  type World,
-  world,
-} from "./fault-harness.ts";
+import { drover, ensureBuilt, shellRunnerConfig } from "../../harness.ts";
+import { customConfig, FAULTS, recorded, type World, world } from "./fault-harness.ts";
 
 ensureBuilt();
 
@@ -57,7 +50,7 @@ function faultJob(
 
 /** A config for `executor`; the custom one records its driver calls into `record`. */
 function configFor(w: World, executor: Executor, runner: Record<string, unknown> = {}): string {
-  return executor === "shell" ? shellConfig(w, runner) : customConfig(w, {}, runner);
+  return executor === "shell" ? shellRunnerConfig(w.dir, runner) : customConfig(w, {}, runner);
 }
 
 const EXECUTORS: Executor[] = ["shell", "custom"];
@@ -72,7 +65,7 @@ describe.each(EXECUTORS)("%s executor", (executor) => {
     using w = world();
     const record = join(w.dir.path, "record");
     const job = faultJob(w, executor, { shell: ["sleep 300 &", "echo left a child"], custom: "background" });
-    const result = await runDrover(["exec", "--config", configFor(w, executor), job], {
+    const result = await drover(["exec", "--config", configFor(w, executor), job], {
       cwd: w.dir.path,
       env: w.env({ FAULT_RECORD: record }),
     });
@@ -106,7 +99,7 @@ describe.each(EXECUTORS)("%s executor", (executor) => {
         ],
       },
     );
-    const result = await runDrover(["exec", "--config", configFor(w, executor), job], {
+    const result = await drover(["exec", "--config", configFor(w, executor), job], {
       cwd: w.dir.path,
       env: w.env({ FAULT_RECORD: record }),
     });
@@ -128,7 +121,7 @@ describe.each(EXECUTORS)("%s executor", (executor) => {
       shell: [`head -c ${size} /dev/zero | tr '\\0' Q; echo`],
       custom: "big-line",
     });
-    const result = await runDrover(
+    const result = await drover(
       ["exec", "--config", configFor(w, executor, { output_limit: 100 * 1024 }), job],
       { cwd: w.dir.path, env: w.env({ FAULT_RECORD: record }) },
     );
@@ -150,7 +143,7 @@ describe.each(EXECUTORS)("%s executor", (executor) => {
     const record = join(w.dir.path, "record");
     const bytes = readFileSync(join(FAULTS, "binary.bin"));
     const job = faultJob(w, executor, { shell: [`cat '${join(FAULTS, "binary.bin")}'`], custom: "binary" });
-    const result = await runDrover(["exec", "--config", configFor(w, executor), job], {
+    const result = await drover(["exec", "--config", configFor(w, executor), job], {
       cwd: w.dir.path,
       env: w.env({ FAULT_RECORD: record }),
     });
@@ -168,7 +161,7 @@ describe.each(EXECUTORS)("%s executor", (executor) => {
       shell: ['echo before; exec 1>&-; sleep 0.2; echo "driver: stdout closed, still running" >&2'],
       custom: "close-stdout",
     });
-    const result = await runDrover(["exec", "--config", configFor(w, executor), job], {
+    const result = await drover(["exec", "--config", configFor(w, executor), job], {
       cwd: w.dir.path,
       env: w.env({ FAULT_RECORD: record }),
     });
@@ -184,7 +177,7 @@ describe("killed by a signal", () => {
   test("shell: a script killed by SIGSEGV is a script failure with exit code 139", async () => {
     using w = world();
     const job = faultJob(w, "shell", { shell: ["echo crashing", "kill -SEGV $$"], custom: "signal" });
-    const result = await runDrover(["exec", "--config", shellConfig(w), job], {
+    const result = await drover(["exec", "--config", shellRunnerConfig(w.dir), job], {
       cwd: w.dir.path,
       env: w.env(),
     });
@@ -198,7 +191,7 @@ describe("killed by a signal", () => {
     using w = world();
     const record = join(w.dir.path, "record");
     const job = faultJob(w, "custom", { shell: [], custom: "signal" });
-    const result = await runDrover(["exec", "--config", customConfig(w), job], {
+    const result = await drover(["exec", "--config", customConfig(w), job], {
       cwd: w.dir.path,
       env: w.env({ FAULT_RECORD: record }),
     });
@@ -222,7 +215,7 @@ describe("SIGTERM ignored", () => {
       { shell: [], custom: "ignore-term" },
       { timeout: 1, after: ['echo "after_script: $CI_JOB_STATUS"'] },
     );
-    const result = await runDrover(["exec", "--config", customConfig(w), job], {
+    const result = await drover(["exec", "--config", customConfig(w), job], {
       cwd: w.dir.path,
       env: w.env({ FAULT_RECORD: record }),
     });
@@ -243,7 +236,7 @@ describe("the log size limit", () => {
     const job = w.job("chatty", {
       script: ["head -c 8388608 /dev/zero | tr '\\0' Q; echo", "echo after the flood"],
     });
-    const result = await runDrover(["exec", "--config", shellConfig(w, { output_limit: 1024 }), job], {
+    const result = await drover(["exec", "--config", shellRunnerConfig(w.dir, { output_limit: 1024 }), job], {
       cwd: w.dir.path,
       env: w.env(),
     });

@@ -1,15 +1,15 @@
 /**
- * Helpers shared by the fault-injection suite (test/e2e/faults/*.test.ts), on top of test/harness.ts:
- * a private world per test (temp dir, its own TMPDIR, a process marker), drover running in the
- * background with its output kept as bytes, config files for the executors, and the end-of-test
- * checks: no process left, no temp dir left.
+ * Helpers shared by the fault-injection suite (test/e2e/faults/*.test.ts), on top of test/harness.ts
+ * (which starts drover and writes runner configs): a private world per test (temp dir, its own
+ * TMPDIR, a process marker), the configs of the misbehaving executors, and the end-of-test checks:
+ * no process left, no temp dir left.
  */
 import { expect } from "bun:test";
 import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   cleanEnv,
-  ensureBuilt,
+  customRunnerConfig,
   expectNoLeftovers,
   FIXTURES,
   jobJson,
@@ -18,7 +18,6 @@ import {
   type TempDir,
   tempDir,
   tsExecutable,
-  waitFor,
 } from "../../harness.ts";
 
 export const FAULTS = join(FIXTURES, "faults");
@@ -68,67 +67,10 @@ export function world(): World {
   };
 }
 
-/** drover running in the background: output collected as it comes, as bytes and text. */
-export interface Running {
-  proc: ReturnType<typeof Bun.spawn>;
-  readonly pid: number;
-  stdout(): string;
-  stdoutBytes(): Buffer;
-  stderr(): string;
-  /** Waits until stdout contains `text`. */
-  waitForStdout(text: string, timeoutMs?: number): Promise<void>;
-  /** The exit status, once stdout and stderr are read to their end. */
-  exited: Promise<number>;
-}
-
-export function spawnDrover(args: string[], options: { cwd: string; env: Record<string, string> }): Running {
-  const proc = Bun.spawn([ensureBuilt(), ...args], {
-    cwd: options.cwd,
-    env: options.env,
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  const read = async (stream: ReadableStream<Uint8Array>, into: Buffer[]) => {
-    for await (const chunk of stream) into.push(Buffer.from(chunk));
-  };
-  const reading = Promise.all([
-    read(proc.stdout as ReadableStream<Uint8Array>, out),
-    read(proc.stderr as ReadableStream<Uint8Array>, err),
-  ]);
-  const stdoutBytes = () => Buffer.concat(out);
-  return {
-    proc,
-    pid: proc.pid,
-    stdoutBytes,
-    stdout: () => stdoutBytes().toString("utf8"),
-    stderr: () => Buffer.concat(err).toString("utf8"),
-    waitForStdout: (text, timeoutMs = 15_000) =>
-      waitFor(`${JSON.stringify(text)} on drover's stdout`, () => stdoutBytes().includes(text), timeoutMs),
-    exited: reading.then(() => proc.exited),
-  };
-}
-
-/** Runs drover to its end; output as bytes and text. */
-export async function runDrover(
-  args: string[],
-  options: { cwd: string; env: Record<string, string> },
-): Promise<{ exitCode: number; stdout: string; stdoutBytes: Buffer; stderr: string }> {
-  const running = spawnDrover(args, options);
-  const exitCode = await running.exited;
-  return { exitCode, stdout: running.stdout(), stdoutBytes: running.stdoutBytes(), stderr: running.stderr() };
-}
-
-/** A TOML value (strings, numbers, booleans, arrays of them). */
-function toml(value: unknown): string {
-  return JSON.stringify(value);
-}
-
 /**
  * A config with one custom runner whose four drivers are driver.sh (config/prepare/cleanup record
- * themselves into $FAULT_RECORD when it is set); `custom` and `runner` add or replace keys.
+ * themselves into $FAULT_RECORD when it is set) and whose kill timeouts are 1 s; `custom` and
+ * `runner` add or replace keys (see customRunnerConfig).
  */
 export function customConfig(
   w: World,
@@ -136,7 +78,7 @@ export function customConfig(
   runner: Record<string, unknown> = {},
   top = "",
 ): string {
-  const settings: Record<string, unknown> = {
+  const drivers: Record<string, unknown> = {
     config_exec: DRIVER,
     config_args: ["config"],
     prepare_exec: DRIVER,
@@ -148,19 +90,7 @@ export function customConfig(
     force_kill_timeout: 1,
     ...custom,
   };
-  const lines = [top, "[[runners]]", '  name = "custom"', '  executor = "custom"'];
-  for (const [key, value] of Object.entries({ builds_dir: join(w.dir.path, "builds"), ...runner }))
-    lines.push(`  ${key} = ${toml(value)}`);
-  lines.push("  [runners.custom]");
-  for (const [key, value] of Object.entries(settings)) lines.push(`    ${key} = ${toml(value)}`);
-  return w.dir.file("custom.toml", `${lines.join("\n")}\n`);
-}
-
-/** A config with one shell runner. */
-export function shellConfig(w: World, runner: Record<string, unknown> = {}, top = ""): string {
-  const lines = [top, "[[runners]]", '  name = "shell"', '  executor = "shell"'];
-  for (const [key, value] of Object.entries(runner)) lines.push(`  ${key} = ${toml(value)}`);
-  return w.dir.file("shell.toml", `${lines.join("\n")}\n`);
+  return customRunnerConfig(w.dir, drivers, { builds_dir: join(w.dir.path, "builds"), ...runner }, top);
 }
 
 /** A config with one runner on the fault executor plugin (test/fixtures/faults/fault-executor.ts). */

@@ -1,12 +1,12 @@
 /**
- * Fault injection, job hooks (SPEC §8, §11): a hook that hangs past its timeout, a hook that writes
- * 10 MiB into GITHUB_ENV, a heredoc injection attempt in GITHUB_ENV. (hooks.test.ts has a started
- * hook that ignores SIGTERM past its timeout.)
+ * Fault injection, job hooks (docs/hooks.md, docs/reliability.md): a hook that hangs past its
+ * timeout, a hook that writes 10 MiB into GITHUB_ENV, a heredoc injection attempt in GITHUB_ENV.
+ * (hooks.test.ts has a started hook that ignores SIGTERM past its timeout.)
  */
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { ensureBuilt } from "../../harness.ts";
-import { customConfig, recorded, runDrover, shellConfig, world } from "./fault-harness.ts";
+import { drover, ensureBuilt, shellRunnerConfig } from "../../harness.ts";
+import { customConfig, recorded, world } from "./fault-harness.ts";
 
 ensureBuilt();
 
@@ -23,7 +23,7 @@ describe("a hook that hangs", () => {
       `[hooks]\n  job_started = [{ path = "${hang}", timeout = 1 }]\n  job_completed = "${done}"\n`,
     );
     const ran = join(w.dir.path, "ran");
-    const result = await runDrover(["exec", "--config", config, w.job("job", { script: [`touch ${ran}`] })], {
+    const result = await drover(["exec", "--config", config, w.job("job", { script: [`touch ${ran}`] })], {
       cwd: w.dir.path,
       env: w.env({ FAULT_RECORD: record }),
     });
@@ -46,7 +46,7 @@ describe("a hook that hangs", () => {
       {},
       `[hooks]\n  job_completed = [{ path = "${hang}", timeout = 1 }]\n`,
     );
-    const result = await runDrover(["exec", "--config", config, w.job("job", { script: ["echo job ran"] })], {
+    const result = await drover(["exec", "--config", config, w.job("job", { script: ["echo job ran"] })], {
       cwd: w.dir.path,
       env: w.env({ FAULT_RECORD: record }),
     });
@@ -77,12 +77,16 @@ describe("GITHUB_ENV", () => {
       const hook = w.dir.file("big-env.sh", `${write}\n`);
       // biome-ignore lint/suspicious/noTemplateCurlyInString: bash, not a template
       const done = w.dir.file("done.sh", 'echo "completed hook ran, BIG has ${#BIG} bytes"\n');
-      const config = shellConfig(w, {}, `[hooks]\n  job_started = "${hook}"\n  job_completed = "${done}"\n`);
-      const ran = join(w.dir.path, "ran");
-      const result = await runDrover(
-        ["exec", "--config", config, w.job("job", { script: [`touch ${ran}`] })],
-        { cwd: w.dir.path, env: w.env() },
+      const config = shellRunnerConfig(
+        w.dir,
+        {},
+        `[hooks]\n  job_started = "${hook}"\n  job_completed = "${done}"\n`,
       );
+      const ran = join(w.dir.path, "ran");
+      const result = await drover(["exec", "--config", config, w.job("job", { script: [`touch ${ran}`] })], {
+        cwd: w.dir.path,
+        env: w.env(),
+      });
       expect(result.stdout).toContain(
         "ERROR: Unable to process file command 'env' successfully. $GITHUB_ENV line ",
       );
@@ -109,7 +113,7 @@ describe("GITHUB_ENV", () => {
         "",
       ].join("\n"),
     );
-    const config = shellConfig(w, {}, `[hooks]\n  job_started = "${hook}"\n`);
+    const config = shellRunnerConfig(w.dir, {}, `[hooks]\n  job_started = "${hook}"\n`);
     const job = w.job("job", {
       script: [
         'printf "%s" "$SAFE" > safe.txt',
@@ -122,7 +126,7 @@ describe("GITHUB_ENV", () => {
         { key: "OUT_FILE", value: join(w.dir.path, "safe.txt") },
       ],
     });
-    const result = await runDrover(["exec", "--config", config, job], { cwd: w.dir.path, env: w.env() });
+    const result = await drover(["exec", "--config", config, job], { cwd: w.dir.path, env: w.env() });
     expect(result.stdout).toContain("INJECTED=unset NODE_OPTIONS=unset");
     expect(result.exitCode).toBe(0);
     expect(await Bun.file(join(w.dir.path, "safe.txt")).text()).toBe(payload);
@@ -139,9 +143,9 @@ describe("GITHUB_ENV", () => {
         "",
       ].join("\n"),
     );
-    const config = shellConfig(w, {}, `[hooks]\n  job_started = "${hook}"\n`);
+    const config = shellRunnerConfig(w.dir, {}, `[hooks]\n  job_started = "${hook}"\n`);
     const ran = join(w.dir.path, "ran");
-    const result = await runDrover(["exec", "--config", config, w.job("job", { script: [`touch ${ran}`] })], {
+    const result = await drover(["exec", "--config", config, w.job("job", { script: [`touch ${ran}`] })], {
       cwd: w.dir.path,
       env: w.env(),
     });

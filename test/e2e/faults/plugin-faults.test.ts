@@ -1,22 +1,15 @@
 /**
- * Fault injection, plugins (SPEC §1, §2, §11): a plugin that fails its launch, crashes, hangs,
- * ignores Shutdown or dies between jobs. Each test checks the job's result and message, that the
- * next job works where it can, and that no process and no temp dir is left behind.
+ * Fault injection, plugins (README.md "Architecture", docs/plugins.md, docs/reliability.md): a plugin
+ * that fails its launch, crashes, hangs, ignores Shutdown or dies between jobs. Each test checks the
+ * job's result and message, that the next job works where it can, and that no process and no temp
+ * dir is left behind.
  * (exec.test.ts has the single-job launch failures and a plugin that kills itself mid-stage.)
  */
 import { describe, expect, test } from "bun:test";
 import { mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { ensureBuilt, FIXTURES } from "../../harness.ts";
-import {
-  FAULTS,
-  faultPluginConfig,
-  markedProcesses,
-  runDrover,
-  shellConfig,
-  spawnDrover,
-  world,
-} from "./fault-harness.ts";
+import { drover, ensureBuilt, FIXTURES, shellRunnerConfig, startDrover } from "../../harness.ts";
+import { FAULTS, faultPluginConfig, markedProcesses, world } from "./fault-harness.ts";
 
 ensureBuilt();
 
@@ -38,7 +31,7 @@ describe("a plugin that fails its launch", () => {
       const ran = join(w.dir.path, "ran");
       const a = w.job("first", { script: [`touch ${ran}`] });
       const b = w.job("second", { id: 1002, script: [`touch ${ran}`] });
-      const result = await runDrover(["exec", "--config", config, a, b], { cwd: w.dir.path, env: w.env() });
+      const result = await drover(["exec", "--config", config, a, b], { cwd: w.dir.path, env: w.env() });
       for (const job of ["first", "second"]) {
         expect(result.stdout).toContain(`[${job}] ERROR: Preparation failed: `);
         expect(result.stdout).toMatch(new RegExp(`\\[${job}\\] ERROR: Job failed: .*runner_system_failure`));
@@ -55,10 +48,10 @@ describe("a plugin that fails its launch", () => {
 describe("a plugin that crashes or hangs during a job", () => {
   test("SIGKILL of the plugin during Run: that job is a system failure naming it, its processes go, the next job works", async () => {
     using w = world();
-    const config = shellConfig(w, {}, "concurrent = 1");
+    const config = shellRunnerConfig(w.dir, {}, "concurrent = 1");
     const victim = w.job("victim", { script: ["sleep 300 & echo started", "wait"] });
     const survivor = w.job("survivor", { id: 1002, script: ["echo survivor ran"] });
-    const run = spawnDrover(["--log-level", "info", "exec", "--config", config, victim, survivor], {
+    await using run = startDrover(["--log-level", "info", "exec", "--config", config, victim, survivor], {
       cwd: w.dir.path,
       env: w.env(),
     });
@@ -94,7 +87,7 @@ describe("a plugin that crashes or hangs during a job", () => {
       ],
     });
     const next = w.job("next", { id: 1002, script: ["echo next works"] });
-    const result = await runDrover(["exec", "--config", config, hung, next], {
+    const result = await drover(["exec", "--config", config, hung, next], {
       cwd: w.dir.path,
       env: w.env({ FAULT_PID_DIR: pids }),
     });
@@ -128,7 +121,7 @@ describe("a plugin that crashes or hangs during a job", () => {
       ],
     });
     const next = w.job("next", { id: 1002, script: ["echo next works"] });
-    const result = await runDrover(["exec", "--config", config, stuck, next], {
+    const result = await drover(["exec", "--config", config, stuck, next], {
       cwd: w.dir.path,
       env: w.env({ FAULT_PID_DIR: pids }),
     });
@@ -149,7 +142,7 @@ describe("a plugin at the end of its life", () => {
     using w = world();
     const config = faultPluginConfig(w);
     const job = w.job("job", { script: ["echo fine"] });
-    const result = await runDrover(["exec", "--config", config, job], {
+    const result = await drover(["exec", "--config", config, job], {
       cwd: w.dir.path,
       env: w.env({ FAULT_MODE: "ignore-shutdown" }),
     });
@@ -166,7 +159,7 @@ describe("a plugin at the end of its life", () => {
     const config = faultPluginConfig(w, "concurrent = 1");
     const first = w.job("first", { script: ["echo first works"] });
     const second = w.job("second", { id: 1002, script: ["echo second works"] });
-    const result = await runDrover(["--log-level", "info", "exec", "--config", config, first, second], {
+    const result = await drover(["--log-level", "info", "exec", "--config", config, first, second], {
       cwd: w.dir.path,
       env: w.env({ FAULT_MODE: "die-after-job", FAULT_PID_DIR: pids }),
     });

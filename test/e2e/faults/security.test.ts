@@ -1,22 +1,20 @@
 /**
- * Security checks (SPEC §2, §7, §11): private dirs are owner-only and gone after the run; masked
- * values stay out of every log (the job log, drover's own log at trace level, plugin stderr
- * forwarded into it, a driver's stderr); the environment of plugins, drivers, hooks and jobs is
- * scrubbed; job data is never interpolated by a shell on the way to a process.
+ * Security checks (docs/plugins.md, docs/custom-executor.md, docs/reliability.md): private dirs are
+ * owner-only and gone after the run; masked values stay out of every log (the job log, drover's own
+ * log at trace level, plugin stderr forwarded into it, a driver's stderr); the environment of
+ * plugins, drivers, hooks and jobs is scrubbed; job data is never interpolated by a shell on the
+ * way to a process.
  */
 import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startChild } from "../../../kernel/process/child.ts";
-import { ensureBuilt, processesWithEnv } from "../../harness.ts";
+import { drover, ensureBuilt, processesWithEnv, shellRunnerConfig, startDrover } from "../../harness.ts";
 import {
   commandLine,
   customConfig,
   environOf,
   faultPluginConfig,
-  runDrover,
-  shellConfig,
-  spawnDrover,
   type World,
   world,
 } from "./fault-harness.ts";
@@ -26,7 +24,7 @@ ensureBuilt();
 type Executor = "shell" | "custom";
 
 function configFor(w: World, executor: Executor, top = ""): string {
-  return executor === "shell" ? shellConfig(w, {}, top) : customConfig(w, {}, {}, top);
+  return executor === "shell" ? shellRunnerConfig(w.dir, {}, top) : customConfig(w, {}, {}, top);
 }
 
 /** A job that says "waiting" and waits for the file `go` in the test dir. */
@@ -48,7 +46,7 @@ describe.each(["shell", "custom"] as const)("%s executor: private dirs", (execut
   test("socket dirs and job dirs are 0700, the job JSON 0600, while the job runs; all gone after", async () => {
     using w = world();
     const { go, job } = waitingJob(w);
-    const run = spawnDrover(["exec", "--config", configFor(w, executor), job], {
+    await using run = startDrover(["exec", "--config", configFor(w, executor), job], {
       cwd: w.dir.path,
       env: w.env(),
     });
@@ -89,7 +87,7 @@ describe("masked values", () => {
     using w = world();
     const hook = w.dir.file("hook.sh", 'echo "hook sees $MY_SECRET"\necho "hook sees $MY_SECRET" >&2\n');
     const config = faultPluginConfig(w, `[hooks]\n  job_started = "${hook}"\n`);
-    const result = await runDrover(
+    const result = await drover(
       ["--log-level", "trace", "exec", "--config", config, w.job("secret", { variables, script })],
       { cwd: w.dir.path, env: w.env({ FAULT_MODE: "stderr-secrets" }) },
     );
@@ -107,7 +105,7 @@ describe("masked values", () => {
 
   test("custom executor: drivers see them in clear; their stderr in the job log and in drover's log is masked", async () => {
     using w = world();
-    const result = await runDrover(
+    const result = await drover(
       ["--log-level", "trace", "exec", "--config", customConfig(w), w.job("secret", { variables, script })],
       { cwd: w.dir.path, env: w.env({ FAULT_PRINT_VAR: "CUSTOM_ENV_MY_SECRET" }) },
     );
@@ -138,7 +136,7 @@ describe("environment scrubbing", () => {
       const hookEnv = join(w.dir.path, "hook-env.txt");
       const hook = w.dir.file("hook.sh", `env > '${hookEnv}'\n`);
       const { go, job } = waitingJob(w);
-      const run = spawnDrover(
+      await using run = startDrover(
         ["exec", "--config", configFor(w, executor, `[hooks]\n  job_started = "${hook}"\n`), job],
         { cwd: w.dir.path, env: w.env(POISON) },
       );
@@ -225,7 +223,7 @@ describe("no shell interpolation of job data", () => {
         },
         variables: [{ key: "GIT_STRATEGY", value: "clone" }],
       });
-      const result = await runDrover(["exec", "--config", config, first, second], {
+      const result = await drover(["exec", "--config", config, first, second], {
         cwd: w.dir.path,
         env: w.env(),
       });
