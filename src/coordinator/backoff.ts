@@ -19,11 +19,11 @@ export interface BackoffOptions {
 }
 
 export class Backoff {
-  readonly #o: Required<BackoffOptions>;
+  readonly #options: Required<BackoffOptions>;
   #failures = 0;
 
   constructor(options: BackoffOptions) {
-    this.#o = { factor: 2, random: Math.random, ...options };
+    this.#options = { factor: 2, random: Math.random, ...options };
   }
 
   /** Consecutive failures so far. */
@@ -33,9 +33,12 @@ export class Backoff {
 
   /** The pause before the next attempt, in ms; counts one more failure. */
   next(): number {
-    const ceiling = Math.min(this.#o.maxMs, this.#o.initialMs * this.#o.factor ** this.#failures);
+    const ceiling = Math.min(
+      this.#options.maxMs,
+      this.#options.initialMs * this.#options.factor ** this.#failures,
+    );
     this.#failures++;
-    return Math.round(ceiling / 2 + (this.#o.random() * ceiling) / 2);
+    return Math.round(ceiling / 2 + (this.#options.random() * ceiling) / 2);
   }
 
   reset(): void {

@@ -46,7 +46,7 @@ export type FinalState = Omit<JobUpdate, "output">;
 export type FinalOutcome = "accepted" | "job_over" | "given_up";
 
 export class JobTrace {
-  readonly #o: JobTraceOptions;
+  readonly #options: JobTraceOptions;
   readonly #uploader: TraceUploader;
   readonly #updater: JobUpdater;
   readonly #logger: Logger;
@@ -54,12 +54,12 @@ export class JobTrace {
   #lastContact = Date.now();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #inFlight: Promise<void> = Promise.resolve();
-  #stopped = false;
+  #finishing = false;
   #canceled = false;
   #over = false;
 
   constructor(options: JobTraceOptions) {
-    this.#o = options;
+    this.#options = options;
     this.#logger = options.logger;
     const { http, job } = options;
     this.#uploader = new TraceUploader({ http, jobId: job.id, token: job.token, trace: options.trace });
@@ -78,7 +78,7 @@ export class JobTrace {
 
   /** Stops the incremental loop, sends the rest of the trace and the final state until taken. */
   async finish(final: FinalState, signal?: AbortSignal): Promise<FinalOutcome> {
-    this.#stopped = true;
+    this.#finishing = true;
     clearTimeout(this.#timer);
     await this.#inFlight;
     // GitLab Runner goes back to the default interval for the final update; GitLab may raise it.
@@ -146,7 +146,7 @@ export class JobTrace {
   }
 
   #schedule(): void {
-    if (this.#stopped || this.#over) return;
+    if (this.#finishing || this.#over) return;
     this.#timer = setTimeout(() => {
       this.#inFlight = this.#tick().then(() => this.#schedule());
     }, this.#intervalMs);
@@ -190,11 +190,11 @@ export class JobTrace {
     if (!remote) return;
     if (remote.updateIntervalMs !== undefined) this.#intervalMs = remote.updateIntervalMs;
     // Once the job has ended, a cancel or abort has nothing left to stop.
-    if (this.#stopped) return;
+    if (this.#finishing) return;
     if (remote.canceling && !this.#canceled && !this.#over) {
       this.#canceled = true;
       this.#logger.info("the coordinator asks to cancel the job");
-      this.#o.onCancel();
+      this.#options.onCancel();
     }
     if (remote.aborted && !this.#over) {
       this.#over = true;
@@ -202,12 +202,12 @@ export class JobTrace {
         { jobStatus: remote.status },
         "the job is over on the coordinator's side: aborting it",
       );
-      this.#o.onAbort();
+      this.#options.onAbort();
     }
   }
 
   #error(endpoint: Endpoint, problem: string, message: string, retryInMs: number): void {
     this.#logger.warn({ endpoint, problem, retryInMs }, message);
-    this.#o.onError?.(endpoint, problem);
+    this.#options.onError?.(endpoint, problem);
   }
 }

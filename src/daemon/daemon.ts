@@ -52,7 +52,7 @@ interface Generation {
 }
 
 export class Daemon {
-  readonly #o: DaemonOptions;
+  readonly #options: DaemonOptions;
   readonly #logger: Logger;
   #config: Config;
   #generation: Generation;
@@ -72,7 +72,7 @@ export class Daemon {
 
   /** Throws DroverError("config_invalid") when no runner can take jobs from a coordinator. */
   constructor(options: DaemonOptions) {
-    this.#o = options;
+    this.#options = options;
     this.#logger = options.logger;
     this.#config = options.initial.config;
     requirePolledRunners(this.#config);
@@ -87,7 +87,9 @@ export class Daemon {
 
   /** Runs until stopped by a signal; resolves with the exit status (0, or 1 after a forced exit). */
   async run(): Promise<number> {
-    const untrap = (this.#o.trapSignals ?? trapDaemonSignals)((kind, signal) => this.#onSignal(kind, signal));
+    const untrap = (this.#options.trapSignals ?? trapDaemonSignals)((kind, signal) =>
+      this.#onSignal(kind, signal),
+    );
     try {
       if (this.#config.listenAddress !== undefined) await this.#startMetrics(this.#config.listenAddress);
       this.#syncPollers();
@@ -100,7 +102,7 @@ export class Daemon {
         },
         "drover run: taking jobs",
       );
-      await this.#stopped();
+      await this.#untilStopped();
     } finally {
       untrap();
       clearTimeout(this.#shutdownTimer);
@@ -164,7 +166,7 @@ export class Daemon {
   }
 
   /** Resolves once stopping is complete: polling over and every job reported, or a forced exit. */
-  async #stopped(): Promise<void> {
+  async #untilStopped(): Promise<void> {
     for (;;) {
       if (this.#mode === "forced") return;
       if (this.#mode !== "running") {
@@ -248,7 +250,7 @@ export class Daemon {
     let loaded: LoadResult;
     let service: JobService;
     try {
-      loaded = await this.#o.reload();
+      loaded = await this.#options.reload();
       requirePolledRunners(loaded.config);
       service = new JobService(loaded.config, this.#logger);
     } catch (err) {
@@ -272,7 +274,7 @@ export class Daemon {
     this.#retired.add(old);
     this.#generation = { service, active: 0, retired: false };
     if (old.active === 0) void this.#retire(old);
-    if (!this.#o.logLevelFixed && loaded.config.logLevel !== undefined)
+    if (!this.#options.logLevelFixed && loaded.config.logLevel !== undefined)
       this.#logger.level = loaded.config.logLevel;
     this.#gate.setConcurrent(loaded.config.concurrent);
     this.#syncPollers();
