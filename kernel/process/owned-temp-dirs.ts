@@ -5,15 +5,17 @@
  * dirs (`drover-plugin-`, src/plugin/launch.ts), shell executor script dirs (`drover-shell-`),
  * custom executor job dirs (`custom-executor-`, with the job JSON in them) and hook dirs
  * (`drover-hook-`). Every graceful path removes them; a SIGKILL (the OOM killer, `kill -9`, a
- * power cut) does not. So each such dir names its owner, the pid and start time of the process that
- * made it (`drover-shell-o4242.81234567-AbC123`), and `removeStaleTempDirs` (run when `drover exec`
- * starts) deletes those whose owner is no longer running. The start time tells a reused pid from
- * the owner; a dir whose owner may still be alive is always kept, and a dir without an owner mark
- * (another program's, a GitLab Runner's `custom-executor...`) is never touched.
+ * power cut) does not. So each such dir names its owner: the PID namespace, pid and start time of the
+ * process that made it (`drover-shell-o4026531836.4242.81234567-AbC123`), and `removeStaleTempDirs`
+ * (run when `drover exec` starts) deletes those whose owner is no longer running. The start time
+ * tells a reused pid from the owner. A dir whose owner may still be alive is always kept, and so is
+ * one whose owner lived in another PID namespace (a container sharing this TMPDIR: its pids mean
+ * nothing here) or whose name does not say (an older drover's mark, another program's dir, a GitLab
+ * Runner's `custom-executor...`): only what is proven dead is removed.
  *
- * Test: test/e2e/faults/core-faults.test.ts ("SIGKILL mid-job").
+ * Tests: test/e2e/faults/core-faults.test.ts ("SIGKILL mid-job"), test/e2e/attacks/stale-dirs.test.ts.
  */
-import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -25,7 +27,7 @@ import { join } from "node:path";
 export type OwnedDirPrefix = `drover-${string}-` | "custom-executor-";
 
 const PREFIX = /^(?:drover-[a-z0-9]+|custom-executor)-$/;
-const OWNED_DIR = /^(drover-[a-z0-9]+|custom-executor)-o(\d+)\.(\d+)-[A-Za-z0-9]{6}$/;
+const OWNED_DIR = /^(drover-[a-z0-9]+|custom-executor)-o(\d+)\.(\d+)\.(\d+)-[A-Za-z0-9]{6}$/;
 
 /** /proc/PID/stat from field 3 (state) on, or undefined when unknown. */
 function statFields(pid: number | "self"): string[] | undefined {
@@ -43,11 +45,22 @@ function startTime(pid: number | "self"): string {
   return statFields(pid)?.[19] ?? "0";
 }
 
-let ownMark: string | undefined;
+/** The inode of this process's PID namespace ("pid:[4026531836]" → "4026531836"); "0" when unknown. */
+function pidNamespace(): string {
+  try {
+    return /\[(\d+)\]/.exec(readlinkSync("/proc/self/ns/pid"))?.[1] ?? "0";
+  } catch {
+    return "0";
+  }
+}
 
-/** `o<pid>.<start time>`: who made a dir. */
+let ownMark: string | undefined;
+let ownNamespace: string | undefined;
+
+/** `o<pid namespace>.<pid>.<start time>`: who made a dir. */
 function ownerMark(): string {
-  ownMark ??= `o${process.pid}.${startTime("self")}`;
+  ownNamespace ??= pidNamespace();
+  ownMark ??= `o${ownNamespace}.${process.pid}.${startTime("self")}`;
   return ownMark;
 }
 
@@ -94,7 +107,10 @@ export function removeStaleTempDirs(parent = tmpdir()): string[] {
   const removed: string[] = [];
   for (const name of names) {
     const match = OWNED_DIR.exec(name);
-    if (!match || ownerAlive(Number(match[2]), match[3]!)) continue;
+    ownerMark();
+    // Another PID namespace's pid says nothing here; an unknown namespace proves nothing either.
+    if (!match || match[2] === "0" || match[2] !== ownNamespace) continue;
+    if (ownerAlive(Number(match[3]), match[4]!)) continue;
     const path = join(parent, name);
     try {
       const stat = lstatSync(path);

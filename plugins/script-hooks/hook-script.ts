@@ -25,10 +25,12 @@ import { constants as osConstants, tmpdir } from "node:os";
 import { isAbsolute, join } from "node:path";
 import {
   type ChildExit,
+  describeTrustProblem,
   type JobContext,
   type JobOutcome,
   mergeOutput,
   ownedTempDir,
+  pathTrustProblems,
   startChild,
 } from "@drover/plugin-sdk";
 import { annotationEvent, type LifecycleEventInit, outputEvent, ResultKind, resultEvent } from "./events.ts";
@@ -85,6 +87,9 @@ function checkScript(path: string): string | undefined {
   } catch (err) {
     return `Hook ${path}: the file is not readable by drover's user (${(err as NodeJS.ErrnoException).code ?? String(err)})`;
   }
+  // It runs as drover's user on the host: nobody else may be able to change it (docs/security.md).
+  const untrusted = pathTrustProblems(path)[0];
+  if (untrusted) return `Hook ${path}: refusing to run it: ${describeTrustProblem(untrusted)}`;
   return undefined;
 }
 

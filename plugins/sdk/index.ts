@@ -31,6 +31,11 @@ import { type PluginDescription, serve } from "./serve.ts";
 export { create, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 // Building blocks drover's own plugins are made of.
 export { DroverError, type ErrorCode, type ErrorDetails } from "../../kernel/errors.ts";
+export {
+  describeTrustProblem,
+  pathTrustProblems,
+  type TrustProblem,
+} from "../../kernel/files/trusted-path.ts";
 // The protocol: every message type, its schema and its enums (RunRequest, StageEvent, JobContext, ...).
 export * from "../../kernel/gen/drover/plugin/v1/executor_pb.ts";
 export * from "../../kernel/gen/drover/plugin/v1/job_pb.ts";

@@ -172,7 +172,7 @@ async function warmPlugin(
   const { config } = await loadConfig({ explicitPath: configPath, env: ctx.env, cwd: ctx.cwd });
   const runner = config.runners.find((r) => r.name === "custom");
   if (!runner) throw new Error("the bench config has no runner named custom");
-  const service = new JobService(config, logger, ctx.env);
+  const service = new JobService(config, logger, { localRepositories: true, env: ctx.env });
   const spec = {
     ...pluginSpec("custom", ctx.drover, [PLUGIN_MODE_COMMAND, "custom"]),
     trust: { kind: "builtin" as const },

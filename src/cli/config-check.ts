@@ -2,11 +2,13 @@
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { DroverError } from "../../kernel/errors.ts";
+import { describeTrustProblem, pathTrustProblems } from "../../kernel/files/trusted-path.ts";
 import { checkConfigText } from "../config/check.ts";
+import { configFileTrust } from "../config/file-trust.ts";
 import { lookupConfig } from "../config/lookup.ts";
 import { formatProblem } from "../config/problems.ts";
 import { ExitStatus } from "../exit-status.ts";
-import { executorPluginSpec, lifecyclePluginSpecs } from "../plugin/resolve.ts";
+import { executorPluginSpec, hookScriptPaths, lifecyclePluginSpecs } from "../plugin/resolve.ts";
 import { parseArgs } from "./args.ts";
 import { usageError } from "./usage.ts";
 
@@ -45,9 +47,14 @@ export async function configCommand(argv: string[]): Promise<number> {
     );
   }
   const { config, problems } = checkConfigText(text, location.path);
+  const trust = configFileTrust(location.path, config);
   // formatProblem marks warnings itself ("file:line: warning: ..."); errors are counted here.
-  const lines = problems.map((p) => formatProblem(p));
-  let errors = problems.filter((p) => p.severity === "error").length;
+  const lines = [
+    ...trust.errors.map((message) => `${location.path}: ${message}`),
+    ...trust.warnings.map((message) => `${location.path}: warning: ${message}`),
+    ...problems.map((p) => formatProblem(p)),
+  ];
+  let errors = trust.errors.length + problems.filter((p) => p.severity === "error").length;
   // Problems only visible once runners are resolved (executors this build cannot run yet).
   for (const runner of config?.runners ?? []) {
     try {
@@ -63,6 +70,15 @@ export async function configCommand(argv: string[]): Promise<number> {
     } catch (err) {
       lines.push(`${location.path}: ${DroverError.from(err).shortMessage}`);
       errors++;
+    }
+    // Hook scripts run on the host as drover's user: the script-hooks plugin refuses one that
+    // another user could change; say so now rather than at the first job.
+    for (const path of hookScriptPaths(config.hooks, process.env)) {
+      const untrusted = pathTrustProblems(path)[0];
+      if (untrusted && untrusted.kind !== "unreadable") {
+        lines.push(`${location.path}: hook ${path}: refused: ${describeTrustProblem(untrusted)}`);
+        errors++;
+      }
     }
   }
   for (const line of lines) process.stdout.write(`${line}\n`);

@@ -76,7 +76,9 @@ export async function execCommand(
   launching.catch(() => undefined);
   let service: JobService;
   try {
-    service = new (await import("../job/job-service.ts")).JobService(config, logger);
+    service = new (await import("../job/job-service.ts")).JobService(config, logger, {
+      localRepositories: true,
+    });
     service.adoptExecutor(runner, spec, launching);
   } catch (err) {
     // The plugin goes at once, not after its handshake; Ctrl-C stays trapped until it is gone.

@@ -11,10 +11,10 @@ import { ExitStatus } from "../exit-status.ts";
 import { createLogger, type Logger } from "../log/logger.ts";
 import { PluginHost } from "../plugin/host.ts";
 import { installPlugin } from "../plugin/install/install.ts";
-import { readLock, writeLock } from "../plugin/install/lock.ts";
+import { integrityOf, readLock, writeLock } from "../plugin/install/lock.ts";
 import { lockPath, pluginDir } from "../plugin/install/plugin-dir.ts";
 import { selectInstalled } from "../plugin/install/select.ts";
-import { checkBeforeLaunch } from "../plugin/install/trust.ts";
+import { verifyInstalled } from "../plugin/install/trust.ts";
 import { pluginSpec } from "../plugin/spec.ts";
 import { parseArgs } from "./args.ts";
 import { usageError } from "./usage.ts";
@@ -111,7 +111,7 @@ async function inspect(argv: string[], dir: string, logger: Logger): Promise<num
   const kind = candidates[0]?.kind ?? "executor";
   const entry = selectInstalled(lock, ref, kind, "plugin inspect");
   const host = new PluginHost(
-    pluginSpec(entry.name, entry.executable, [], { dir: entry.dir, files: entry.files }),
+    pluginSpec(entry.name, entry.executable, [], integrityOf(entry, lockPath(dir))),
     {
       logger,
       handshakeTimeoutMs: 10_000,
@@ -178,7 +178,7 @@ function verify(argv: string[], dir: string): number {
   let bad = 0;
   for (const p of lock.plugins) {
     try {
-      checkBeforeLaunch(p.name, p.executable, { dir: p.dir, files: p.files });
+      verifyInstalled(p.name, p.executable, integrityOf(p, lockPath(dir)));
       process.stdout.write(`ok      ${p.name} ${p.version}\n`);
     } catch (err) {
       bad++;

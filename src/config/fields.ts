@@ -124,6 +124,12 @@ export class TableReader {
     return this.wrongType(key, "a string", value);
   }
 
+  boolean(key: string): boolean | undefined {
+    const value = this.get(key);
+    if (value === undefined || typeof value === "boolean") return value;
+    return this.wrongType(key, "a boolean", value);
+  }
+
   /** An integer that fits a JS number, at least `min` when given. */
   integer(key: string, rule?: { min: number; expected: string }): number | undefined {
     const value = this.get(key);

@@ -6,6 +6,7 @@ import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { DroverError } from "../../kernel/errors.ts";
 import { checkConfigText } from "./check.ts";
+import { configFileTrust } from "./file-trust.ts";
 import { lookupConfig } from "./lookup.ts";
 import { type Config, type ConfigProblem, defaultConfig } from "./model.ts";
 import { formatProblem } from "./problems.ts";
@@ -21,7 +22,7 @@ export interface LoadOptions {
 
 export interface LoadResult {
   config: Config;
-  /** Warnings (unknown keys, ignored tables): the caller logs them; they never stop a run. */
+  /** Warnings (unknown keys, ignored tables, a token file others can read): the caller logs them. */
   warnings: ConfigProblem[];
 }
 
@@ -57,7 +58,21 @@ export async function loadConfig(opts: LoadOptions): Promise<LoadResult> {
     );
   }
 
-  const { config, problems } = checkConfigText(text, file);
+  const checked = checkConfigText(text, file);
+  const trust = configFileTrust(file, checked.config);
+  const asProblem = (severity: "error" | "warning", message: string): ConfigProblem => ({
+    severity,
+    file,
+    line: undefined,
+    keyPath: "",
+    message,
+  });
+  const problems = [
+    ...trust.errors.map((m) => asProblem("error", m)),
+    ...trust.warnings.map((m) => asProblem("warning", m)),
+    ...checked.problems,
+  ];
+  const config = checked.config;
   const errors = problems.filter((p) => p.severity === "error");
   const warnings = problems.filter((p) => p.severity === "warning");
   if (config === undefined || errors.length > 0) {

@@ -59,6 +59,11 @@ interface RunnerBase {
   requestConcurrency: number;
   /** `output_limit` (KiB in the file, GitLab's default 4096): job log size limit. */
   outputLimitBytes: number;
+  /**
+   * `allow_local_repositories` (drover's): whether a job may fetch from `file://` URLs and paths.
+   * Undefined: the command decides (`drover exec` yes, `drover run` no; docs/security.md).
+   */
+  allowLocalRepositories?: boolean;
   /** Line of the runner's `[[runners]]` header; 0 for the built-in default runner (there is no file). */
   line: number;
 }

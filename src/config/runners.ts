@@ -61,6 +61,7 @@ export function readRunner(r: TableReader, index: number): RunnerConfig | undefi
     environment: readEnvironment(r),
     requestConcurrency: r.positiveOrDefault("request_concurrency", Defaults.requestConcurrency),
     outputLimitBytes: r.positiveOrDefault("output_limit", Defaults.outputLimitKiB) * 1024,
+    ...optional("allowLocalRepositories", r.boolean("allow_local_repositories")),
     line: problems.lineOf(r.path) ?? 0,
   };
   r.ignore(...gitlabIgnored);

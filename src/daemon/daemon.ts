@@ -76,7 +76,11 @@ export class Daemon {
     this.#logger = options.logger;
     this.#config = options.initial.config;
     requirePolledRunners(this.#config);
-    this.#generation = { service: new JobService(this.#config, this.#logger), active: 0, retired: false };
+    this.#generation = {
+      service: new JobService(this.#config, this.#logger, { localRepositories: false }),
+      active: 0,
+      retired: false,
+    };
     this.#gate = new ConcurrencyGate(this.#config.concurrent);
     this.#metrics = new DaemonMetrics({
       running: () => [...this.#gate.running()].map(([runner, n]) => [{ runner }, n]),
@@ -252,7 +256,7 @@ export class Daemon {
     try {
       loaded = await this.#options.reload();
       requirePolledRunners(loaded.config);
-      service = new JobService(loaded.config, this.#logger);
+      service = new JobService(loaded.config, this.#logger, { localRepositories: false });
     } catch (err) {
       const error = DroverError.from(err);
       this.#logger.error(

@@ -4,7 +4,7 @@
  * (job-run.ts) keeps the result and registers the masked values.
  */
 import { hostname } from "node:os";
-import { join } from "node:path";
+import { join, posix } from "node:path";
 import type { JobConfig } from "../../kernel/gen/drover/plugin/v1/executor_pb.ts";
 import type { RunnerConfig } from "../config/model.ts";
 import { type ExecutorIdentity, executorDefaults } from "./executor-identity.ts";
@@ -17,7 +17,7 @@ import { allVariables } from "./variables.ts";
 export interface JobPlacement {
   buildsDir: string;
   projectDir: string;
-  /** Undefined when neither config.toml nor the executor names a cache dir. */
+  /** This project's caches: `<cache_dir>/<namespace>/<project>`; undefined without a cache_dir. */
   cacheDir: string | undefined;
 }
 
@@ -42,9 +42,12 @@ export function placeJob(input: PlacementInput): JobPlacement | { problem: strin
   // "Usage"): another executor's host or sandbox has its own file system, so the job goes under its
   // builds dir.
   const placed = job.adHoc && executor.kind !== "shell" ? withoutAdHoc(job) : job;
+  const cacheRoot = config?.cacheDir || runner.cacheDir || defaults.cacheDir;
   return {
     buildsDir,
-    cacheDir: config?.cacheDir || runner.cacheDir || defaults.cacheDir,
+    // GitLab's local cache layout (common/build.go StartBuild): each project's caches under
+    // <cache_dir>/<namespace>/<project>, so neither a cache's content nor its key crosses projects.
+    cacheDir: cacheRoot === undefined ? undefined : posix.join(cacheRoot, job.projectPath),
     projectDir: projectDirFor(placed, buildsDir, {
       isShared: config?.buildsDirIsShared ?? defaults.buildsDirIsShared,
       runnerShortToken: runnerShortToken(runner),

@@ -51,6 +51,8 @@ export interface RunJobOptions {
   lifecycle: readonly LifecycleParticipant[];
   /** GitLab's pause between prepare attempts (3 s); tests make it short. */
   prepareRetryDelayMs?: number;
+  /** Whether get_sources may fetch from a local repository (allow_local_repositories). */
+  allowLocalRepositories?: boolean;
 }
 
 export class JobRun {

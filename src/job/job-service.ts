@@ -40,9 +40,20 @@ export class JobService {
   readonly #keys = new Set<string>();
   /** Each runner's executor, resolved once (installed plugins: one lock-file read per service). */
   readonly #executors = new Map<string, PluginSpec>();
+  readonly #localRepositories: boolean;
 
-  /** Resolves every plugin the config names now: a bad plugin path is a configuration error before any job. */
-  constructor(config: Config, logger: Logger, env: Record<string, string | undefined> = process.env) {
+  /**
+   * Resolves every plugin the config names now: a bad plugin path is a configuration error before
+   * any job. `localRepositories` is what a runner that does not say gets (allow_local_repositories):
+   * `drover exec` runs job files its user chose, `drover run` runs what a coordinator sends.
+   */
+  constructor(
+    config: Config,
+    logger: Logger,
+    options: { localRepositories: boolean; env?: Record<string, string | undefined> },
+  ) {
+    const env = options.env ?? process.env;
+    this.#localRepositories = options.localRepositories;
     this.#logger = logger;
     installCrashGuard(logger);
     // A drover killed with SIGKILL leaves its private temp dirs (sockets, scripts, job JSON) behind:
@@ -113,6 +124,7 @@ export class JobService {
         slots: { concurrentId, concurrentProjectId },
         version: VERSION,
         lifecycle: this.#lifecycle,
+        allowLocalRepositories: runner.allowLocalRepositories ?? this.#localRepositories,
       });
     } finally {
       this.#slots.release(runner.name, concurrentId);

@@ -170,4 +170,6 @@ export interface ScriptContext {
   pathPrepend?: readonly string[];
   /** The job's state so far, exported as CI_JOB_STATUS to after_script. */
   jobStatus: "success" | "failed" | "canceled";
+  /** Whether get_sources may fetch from `file://` URLs and paths (allow_local_repositories). */
+  allowLocalRepositories?: boolean;
 }

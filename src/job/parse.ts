@@ -9,6 +9,7 @@
  */
 
 import { DroverError } from "../../kernel/errors.ts";
+import { parseRepository, refNameProblem, refspecProblem } from "./git-input.ts";
 import { findJsonSyntaxError } from "./json.ts";
 import type {
   ArtifactSpec,
@@ -274,13 +275,33 @@ class Reader {
     const at = "git_info";
     const repoUrl = this.string(o.repo_url, child(at, "repo_url"));
     if (repoUrl === "") this.fail(child(at, "repo_url"), "expected a repository URL, got an empty string");
+    const repository = parseRepository(repoUrl);
+    if ("problem" in repository) {
+      this.fail(
+        child(at, "repo_url"),
+        `refusing repository URL ${JSON.stringify(redactUrl(repoUrl))}: ${repository.problem}`,
+      );
+    }
     const sha = this.string(o.sha, child(at, "sha"));
     if (!/^[0-9a-f]{7,64}$/i.test(sha))
       this.fail(child(at, "sha"), `expected a commit id, got ${JSON.stringify(sha)}`);
     const ref = this.optString(o, "ref", at, "");
+    const refProblem = ref === "" ? undefined : refNameProblem(ref);
+    if (refProblem)
+      this.fail(child(at, "ref"), `refusing ref ${JSON.stringify(ref.slice(0, 80))}: ${refProblem}`);
     const refType = this.optString(o, "ref_type", at, "") || "branch";
     const depth = this.optInteger(o, "depth", at, 0);
+    if (depth < 0) this.fail(child(at, "depth"), `expected 0 or more, got ${depth}`);
     const refspecs = this.optStrings(o, "refspecs", at);
+    refspecs.forEach((refspec, i) => {
+      const problem = refspecProblem(refspec);
+      if (problem) {
+        this.fail(
+          `${at}.refspecs[${i}]`,
+          `refusing refspec ${JSON.stringify(refspec.slice(0, 80))}: ${problem}`,
+        );
+      }
+    });
     return {
       repoUrl,
       ref,
@@ -396,4 +417,9 @@ class Reader {
         file !== undefined && this.optString(file, "filename", child(at, "artifacts_file"), "") !== "",
     };
   }
+}
+
+/** A URL as a message may show it: without a password (GitLab puts the job token there). */
+function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/@]*?):[^/@]*@/i, "$1:[MASKED]@");
 }

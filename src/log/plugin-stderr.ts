@@ -11,6 +11,7 @@
  * - plain text, with an optional `[DEBUG]`-style prefix as go-plugin's host reads it.
  */
 
+import { LineReader, readLines } from "./line-reader.ts";
 import type { Logger } from "./logger.ts";
 import { redactLogText } from "./redaction.ts";
 
@@ -140,66 +141,21 @@ export function forwardPluginStderr(
   const tailLines = opts.tailLines ?? 20;
   const maxLineBytes = opts.maxLineBytes ?? 64 * 1024;
   const tail: string[] = [];
-  const decoder = new TextDecoder();
-
-  // The current line: its first bytes (at most maxLineBytes) and how many bytes it really has.
-  let pieces: Buffer[] = [];
-  let kept = 0;
-  let total = 0;
-
-  const take = (bytes: Buffer): void => {
-    total += bytes.length;
-    if (kept >= maxLineBytes) return;
-    // A copy: the stream may reuse its chunk's memory.
-    const part = Buffer.from(bytes.subarray(0, maxLineBytes - kept));
-    pieces.push(part);
-    kept += part.length;
-  };
-
-  const current = (): string => {
-    const text = decoder.decode(pieces.length === 1 ? pieces[0] : Buffer.concat(pieces));
-    return text.endsWith("\r") ? text.slice(0, -1) : text;
-  };
-
-  const endLine = (): void => {
-    const text = current();
-    const truncatedBytes = total - kept;
-    pieces = [];
-    kept = 0;
-    total = 0;
+  const reader = new LineReader(maxLineBytes, (text, truncatedBytes) => {
     if (text.length === 0 && truncatedBytes === 0) return;
     tail.push(text.length > TAIL_LINE_CHARS ? `${text.slice(0, TAIL_LINE_CHARS)}…` : text);
     if (tail.length > tailLines) tail.shift();
     const { level, msg, fields } = parsePluginLogLine(text);
     if (truncatedBytes > 0) fields.truncatedBytes = truncatedBytes;
     log[level](fields, msg);
-  };
-
-  const run = async (): Promise<void> => {
-    try {
-      for await (const chunk of stream as AsyncIterable<Uint8Array | string>) {
-        let data =
-          typeof chunk === "string"
-            ? Buffer.from(chunk)
-            : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-        for (let newline = data.indexOf(0x0a); newline !== -1; newline = data.indexOf(0x0a)) {
-          take(data.subarray(0, newline));
-          endLine();
-          data = data.subarray(newline + 1);
-        }
-        if (data.length > 0) take(data);
-      }
-    } catch (error) {
-      log.debug({ err: error }, "plugin stderr read failed");
-    }
-    if (total > 0) endLine();
-  };
+  });
 
   return {
     tail: () => {
-      const lines = pieces.length > 0 ? [...tail, current()].slice(-tailLines) : tail;
+      const partial = reader.partial();
+      const lines = partial !== undefined ? [...tail, partial].slice(-tailLines) : tail;
       return redactLogText(lines.join("\n"));
     },
-    done: run(),
+    done: readLines(stream, reader, (error) => log.debug({ err: error }, "plugin stderr read failed")),
   };
 }

@@ -4,7 +4,6 @@
  * stderr tail), malformed line, wrong core protocol version, no common app protocol version.
  */
 import { rmSync } from "node:fs";
-import { createInterface } from "node:readline";
 import { DroverError } from "../../kernel/errors.ts";
 import { type Child, type ChildExit, processTag, startChild } from "../../kernel/process/child.ts";
 import { ownedTempDir } from "../../kernel/process/owned-temp-dirs.ts";
@@ -18,10 +17,14 @@ import {
   parseHandshake,
   SOCKET_DIR_ENV,
 } from "../../kernel/protocol/handshake.ts";
+import { LineReader, readLines } from "../log/line-reader.ts";
 import type { Logger } from "../log/logger.ts";
 import { forwardPluginStderr } from "../log/plugin-stderr.ts";
-import { checkBeforeLaunch } from "./install/trust.ts";
+import { type LaunchTarget, prepareLaunch } from "./install/trust.ts";
 import type { PluginSpec } from "./spec.ts";
+
+/** The longest line of a plugin's stdout that is kept (the handshake line is far shorter). */
+const STDOUT_LINE_BYTES = 64 * 1024;
 
 /** After Shutdown (or SIGTERM), how long a plugin has before SIGKILL (go-plugin uses 2 s too). */
 export const PLUGIN_GRACE_MS = 2_000;
@@ -42,22 +45,30 @@ export async function launchPlugin(
   spec: PluginSpec,
   options: { logger: Logger; handshakeTimeoutMs: number },
 ): Promise<LaunchedPlugin> {
-  if (spec.trust.kind !== "builtin") {
-    checkBeforeLaunch(
-      spec.name,
-      spec.command,
-      spec.trust.kind === "installed" ? spec.trust.integrity : undefined,
-    );
-  }
   // mkdtemp creates the directory 0700: only drover's user can reach the socket. Its name says
-  // which process owns it, so a later drover removes it if this one is SIGKILLed (stale-dirs.ts).
+  // which process owns it, so a later drover removes it if this one is SIGKILLed
+  // (kernel/process/owned-temp-dirs.ts). A plugin of several files is copied into it to run.
   const socketDir = ownedTempDir("drover-plugin-");
+  let target: LaunchTarget = { command: spec.command, release() {} };
+  if (spec.trust.kind !== "builtin") {
+    try {
+      target = prepareLaunch(
+        spec.name,
+        spec.command,
+        spec.trust.kind === "installed" ? spec.trust.integrity : undefined,
+        socketDir,
+      );
+    } catch (err) {
+      rmSync(socketDir, { recursive: true, force: true });
+      throw err;
+    }
+  }
   const tag = `${processTag()}/${spec.name}-${++launches}`;
   let child: Child;
   try {
     child = startChild({
       name: `plugin "${spec.name}"`,
-      command: spec.command,
+      command: target.command,
       args: spec.args,
       env: process.env,
       protocolEnv: {
@@ -69,25 +80,30 @@ export async function launchPlugin(
       tag,
     });
   } catch (err) {
+    target.release();
     rmSync(socketDir, { recursive: true, force: true });
     throw launchError(spec, `could not start plugin "${spec.name}": ${DroverError.from(err).shortMessage}`);
   }
   const log = options.logger.child({ plugin: spec.name });
   const stderr = forwardPluginStderr(child.stderr, options.logger, spec.name);
 
-  const lines = createInterface({ input: child.stdout, crlfDelay: Number.POSITIVE_INFINITY });
+  // The handshake is the first line; go-plugin copies a plugin's later stdout into the host's log,
+  // and so do we, line by line, each cut at STDOUT_LINE_BYTES (a plugin printing gigabytes without
+  // a newline must not take the core's memory with it).
+  let resolveFirst: (line: string) => void = () => {};
   const firstLine = new Promise<string>((resolve) => {
-    let first = true;
-    lines.on("line", (line) => {
-      if (first) {
-        first = false;
-        resolve(line);
-      } else {
-        // go-plugin copies a plugin's later stdout into the host's log; so do we.
-        log.info({ stdout: line }, "plugin stdout");
-      }
-    });
+    resolveFirst = resolve;
   });
+  let first = true;
+  const stdout = new LineReader(STDOUT_LINE_BYTES, (line, truncatedBytes) => {
+    if (first) {
+      first = false;
+      resolveFirst(line);
+    } else if (line !== "" || truncatedBytes > 0) {
+      log.info({ stdout: line, ...(truncatedBytes > 0 ? { truncatedBytes } : {}) }, "plugin stdout");
+    }
+  });
+  void readLines(child.stdout, stdout);
 
   let timer: ReturnType<typeof setTimeout> | undefined;
   const outcome = await Promise.race([
@@ -98,6 +114,9 @@ export async function launchPlugin(
     }),
   ]);
   clearTimeout(timer);
+  // The process was started from the checked descriptor long before its handshake or its exit:
+  // the descriptor is not needed any more.
+  target.release();
 
   const fail = async (message: string): Promise<never> => {
     child.kill();

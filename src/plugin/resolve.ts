@@ -5,7 +5,7 @@ import { accessSync, constants, statSync } from "node:fs";
 import { basename } from "node:path";
 import { DroverError } from "../../kernel/errors.ts";
 import type { HookScript, HooksConfig, RunnerConfig } from "../config/model.ts";
-import { readLock } from "./install/lock.ts";
+import { integrityOf, readLock } from "./install/lock.ts";
 import { lockPath, pluginDir } from "./install/plugin-dir.ts";
 import { selectInstalled } from "./install/select.ts";
 import { builtinPluginSpec, type PluginSpec, pluginSpec } from "./spec.ts";
@@ -32,8 +32,9 @@ function installedSpec(
   kind: "executor" | "lifecycle",
   where: string,
 ): PluginSpec {
-  const entry = selectInstalled(readLock(lockPath(pluginDir())), ref, kind, where);
-  return pluginSpec(entry.name, entry.executable, [], { dir: entry.dir, files: entry.files });
+  const lock = lockPath(pluginDir());
+  const entry = selectInstalled(readLock(lock), ref, kind, where);
+  return pluginSpec(entry.name, entry.executable, [], integrityOf(entry, lock));
 }
 
 /** A plugin named by path must be an executable file: a configuration error otherwise, caught by `config check`. */
@@ -106,6 +107,16 @@ export function lifecyclePluginSpecs(
     });
   }
   return specs;
+}
+
+/** Every hook script the script-hooks plugin would run: ACTIONS_RUNNER_HOOK_* first, then `[hooks]`. */
+export function hookScriptPaths(hooks: HooksConfig, env: Record<string, string | undefined>): string[] {
+  return [
+    env.ACTIONS_RUNNER_HOOK_JOB_STARTED,
+    env.ACTIONS_RUNNER_HOOK_JOB_COMPLETED,
+    ...hooks.jobStarted.map((s) => s.path),
+    ...hooks.jobCompleted.map((s) => s.path),
+  ].filter((path): path is string => Boolean(path));
 }
 
 /** The settings the script-hooks plugin reads (plugins/script-hooks). */

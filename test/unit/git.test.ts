@@ -110,6 +110,8 @@ async function getSources(f: Fixture, job: Job, extra: JobVariable[] = []): Prom
     variables: [...variables, ...extra],
     tmpDir: `${projectDir}.tmp`,
     jobStatus: "success",
+    // The fixtures' repositories are local paths and file:// URLs.
+    allowLocalRepositories: true,
   });
   const { exitCode, stdout, stderr } = await runProcess(["bash", "-s"], {
     cwd: f.root,

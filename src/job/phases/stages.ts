@@ -66,13 +66,14 @@ async function runStageOnce(run: JobRun, client: ExecutorClient, stage: PlannedS
         tmpDir: fileVariablesDir(run.job, run.options.executor, run.placement, run.options.jobKey),
         jobStatus: run.status.status,
         pathPrepend: run.hookEffects.pathPrepend,
+        allowLocalRepositories: run.options.allowLocalRepositories ?? false,
       });
     } catch (err) {
       // A script that cannot be written (e.g. a builds_dir of "/" that get_sources refuses to
       // empty) fails this stage; the stages that always run still do.
       run.logError(`ERROR: ${stage.name} failed`, err);
       const failed: StageRun = {
-        outcome: "system_failure",
+        outcome: DroverError.from(err).code === "config_invalid" ? "configuration_error" : "system_failure",
         exitCode: undefined,
         message: DroverError.from(err).shortMessage,
       };

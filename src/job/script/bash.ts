@@ -69,7 +69,8 @@ export class ScriptWriter {
    * Exports every variable in order (a later definition overrides an earlier one). Values are
    * expanded here, before quoting, as GitLab Runner expands them in Go (`JobVariables.Expand`): one
    * level, raw values untouched; bash never re-reads a value, so `$(...)` in a value stays text.
-   * File variables are written into `tmpDir` (0700) as files (0600) and exported as their paths.
+   * File variables are written into `tmpDir` (0700, the job's own) as files (0600, created O_EXCL)
+   * and exported as their paths.
    */
   exportVariables(
     variables: readonly JobVariable[],
@@ -89,16 +90,29 @@ export class ScriptWriter {
       const value = v.raw ? v.value : expandVariables(v.value, table);
       if (v.file) {
         const path = fileVariablePath(tmpDir, v.key);
-        files.push(`  printf '%s' ${shellWord(value)} > ${shellWord(path)}`);
+        // A file left by an earlier job of this project goes first: the new one is created O_EXCL.
+        files.push(`  rm -f ${shellWord(path)}`, `  printf '%s' ${shellWord(value)} > ${shellWord(path)}`);
         exports.push(`export ${v.key}=${shellWord(path)}`);
       } else {
         exports.push(`export ${v.key}=${shellWord(value)}`);
       }
     }
     if (files.length > 0) {
-      this.prelude.push(`mkdir -p ${shellWord(tmpDir)}`, `chmod 700 ${shellWord(tmpDir)}`);
-      // umask in a subshell: the files are created 0600 and the job's own umask is left alone.
-      this.prelude.push("(", "  umask 077", ...files, ")");
+      // The dir is the job's own, made 0700 here; one that already exists must be a directory
+      // (not a link) of this user with mode 0700, else another local user could read the secrets
+      // or have planted the files (docs/security.md; test/e2e/attacks/file-variables.test.ts).
+      const dir = shellWord(tmpDir);
+      this.prelude.push(
+        `mkdir -p "$(dirname ${dir})"`,
+        `if ! mkdir -m 700 ${dir} 2>/dev/null; then`,
+        `  if [ -L ${dir} ] || [ ! -d ${dir} ] || [ ! -O ${dir} ] || [ "$(stat -c %a ${dir})" != 700 ]; then`,
+        `    printf '%s\\n' ${quote(`ERROR: refusing to write file variables into ${tmpDir}: it exists and is not a private (0700) directory of drover's user`)} >&2`,
+        "    exit 1",
+        "  fi",
+        "fi",
+      );
+      // A subshell: umask 077 and noclobber (O_EXCL) for the files only; the job's own are left alone.
+      this.prelude.push("(", "  umask 077", "  set -o noclobber", ...files, ")");
     }
     this.prelude.push(...exports);
     // GITHUB_PATH from job_started hooks: in front of whatever PATH the executor's host has.

@@ -2,8 +2,8 @@
  * The local cache (docs/jobs.md): restore_cache unpacks, archive_cache packs `cache.paths` (and, with
  * `untracked`, every file git does not track) as `<cacheDir>/<key>/cache.tar`.
  *
- * `cacheDir` is the directory the caller decided on; GitLab Runner's local cache lives under
- * `<cache_dir>/<namespace>/<project>`, so a caller wanting per-project caches passes that. An archive
+ * `cacheDir` is this project's cache directory, `<cache_dir>/<namespace>/<project>` as GitLab Runner
+ * lays it out (src/job/job-environment.ts), so no cache crosses projects. An archive
  * is written to a temp file beside it and renamed, so a concurrent restore sees the old or the new
  * cache, never half of one. As in GitLab a missing or unreadable cache is a warning, never a
  * failure; an archive that cannot be written fails its stage, which never affects the job's status.

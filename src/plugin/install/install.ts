@@ -29,7 +29,7 @@ import { digestTree, sha256File } from "./digest.ts";
 import { type InstalledPlugin, readLock, writeLock } from "./lock.ts";
 import { isValidPluginName, MANIFEST_FILE, type Manifest, readManifest } from "./manifest.ts";
 import { lockPath } from "./plugin-dir.ts";
-import { checkFilePermissions } from "./trust.ts";
+import { checkTrusted, type FileStamp, stampOf } from "./trust.ts";
 
 export interface InstallOptions {
   source: string;
@@ -74,7 +74,7 @@ export async function installPlugin(options: InstallOptions): Promise<InstalledP
         `invalid plugin manifest ${join(source, MANIFEST_FILE)}: executable ${JSON.stringify(executableName)} does not exist`,
       );
     }
-    checkFilePermissions(options.name ?? basename(source), executable);
+    checkTrusted(options.name ?? basename(source), executable);
 
     const info = await probe(executable, options);
     const kind =
@@ -118,6 +118,7 @@ export async function installPlugin(options: InstallOptions): Promise<InstalledP
       executable: join(finalDir, executableName),
       sha256: sha256File(join(finalDir, executableName)),
       files,
+      stamps: stampsOf(finalDir, files),
       installedAt: new Date().toISOString(),
     };
     const path = lockPath(options.pluginDir);
@@ -162,6 +163,13 @@ function checkManifestAgainstInfo(
   }
   if (manifest.kind !== info.kind)
     throw refuse(`the manifest says kind ${manifest.kind}, the plugin reports ${info.kind}`);
+}
+
+/** Each installed file's stamp, taken after its last change (the rename into place changes none). */
+function stampsOf(dir: string, files: Record<string, string>): Record<string, FileStamp> {
+  const stamps: Record<string, FileStamp> = {};
+  for (const name of Object.keys(files)) stamps[name] = stampOf(statSync(join(dir, name), { bigint: true }));
+  return stamps;
 }
 
 /** The copy is drover's: nobody else may write it (the launch check refuses group/world-writable files). */

@@ -7,6 +7,7 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { DroverError } from "../../../kernel/errors.ts";
+import type { FileStamp, Integrity } from "./trust.ts";
 
 export interface InstalledPlugin {
   name: string;
@@ -21,7 +22,19 @@ export interface InstalledPlugin {
   sha256: string;
   /** SHA-256 of every file in `dir` (relative path → hex digest). */
   files: Record<string, string>;
+  /** Each file's inode, size and change times at install (trust.ts); absent in older locks. */
+  stamps?: Record<string, FileStamp>;
   installedAt: string;
+}
+
+/** What the launch checks of an installed plugin need from its lock entry. */
+export function integrityOf(entry: InstalledPlugin, lockFile: string): Integrity {
+  return {
+    dir: entry.dir,
+    files: entry.files,
+    ...(entry.stamps ? { stamps: entry.stamps } : {}),
+    lock: lockFile,
+  };
 }
 
 export interface LockFile {

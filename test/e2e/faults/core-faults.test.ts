@@ -76,7 +76,9 @@ describe("SIGKILL mid-job", () => {
     // The plugin sees its parent gone and shuts down, stopping the job's processes.
     await waitFor("the plugin and the job to stop", () => processesWithEnv(w.mark.entry).length === 0);
     // What no one could remove: the socket dir the core made for the plugin.
-    expect(readdirSync(w.tmp)).toEqual([expect.stringMatching(new RegExp(`^drover-plugin-o${run.pid}\\.`))]);
+    expect(readdirSync(w.tmp)).toEqual([
+      expect.stringMatching(new RegExp(`^drover-plugin-o\\d+\\.${run.pid}\\.`)),
+    ]);
 
     const next = await drover(
       [
@@ -110,9 +112,9 @@ describe("SIGKILL mid-job", () => {
     const left = readdirSync(w.tmp).sort();
     // Two plugins (custom, script-hooks): two socket dirs; the custom executor's job dir.
     expect(left).toEqual([
-      expect.stringMatching(/^custom-executor-o\d+\.\d+-/),
-      expect.stringMatching(/^drover-plugin-o\d+\.\d+-/),
-      expect.stringMatching(/^drover-plugin-o\d+\.\d+-/),
+      expect.stringMatching(/^custom-executor-o\d+\.\d+\.\d+-/),
+      expect.stringMatching(/^drover-plugin-o\d+\.\d+\.\d+-/),
+      expect.stringMatching(/^drover-plugin-o\d+\.\d+\.\d+-/),
     ]);
     expect(readdirSync(join(w.tmp, left[0]!))).toContain("response.json");
 
