@@ -16,15 +16,18 @@
  * Cleanup removes the whole directory.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { hostname, tmpdir } from "node:os";
+import { hostname } from "node:os";
 import { isAbsolute, join } from "node:path";
 import {
   type Child,
   type ConfigureEventSchema,
+  describeTrustProblem,
   type ExecutorPlugin,
   type MessageInitShape,
   mergeOutput,
   output,
+  ownedTempDir,
+  pathTrustProblems,
   ResultKind,
   result,
   stageResultFromExit,
@@ -44,7 +47,7 @@ export const SETTINGS_SCHEMA = JSON.stringify({
     base_dir: {
       type: "string",
       description:
-        "Absolute directory under which each job gets its private directory (default: $TMPDIR/drover-sandbox).",
+        "Absolute directory under which each job gets its private directory; it must be owned by drover's user (or root) and writable by nobody else (default: a private directory of this plugin process in $TMPDIR).",
     },
   },
   additionalProperties: false,
@@ -92,7 +95,7 @@ export function sandboxExecutor(version: string): ExecutorPlugin {
           } catch (err) {
             yield configureFailed(
               ResultKind.SYSTEM_FAILURE,
-              `cannot create the job's directory under ${JSON.stringify(settings.baseDir)}: ${(err as Error).message}`,
+              `cannot create the job's directory under ${JSON.stringify(settings.baseDir ?? "a private temp dir")}: ${(err as Error).message}`,
             );
             return;
           }
@@ -173,13 +176,14 @@ export function sandboxExecutor(version: string): ExecutorPlugin {
 
     async shutdown() {
       await Promise.all([...jobs].map(([jobId, sandbox]) => remove(jobId, sandbox)));
+      if (privateBase) rmSync(privateBase, { recursive: true, force: true });
     },
   };
 }
 
 /** The settings drover hands over (`[runners.plugin.settings]` as JSON), or a one-line problem. */
-export function parseSettings(json: string): { baseDir: string } | string {
-  const fallback = { baseDir: join(tmpdir(), "drover-sandbox") };
+export function parseSettings(json: string): { baseDir: string | undefined } | string {
+  const fallback = { baseDir: undefined };
   if (json.trim() === "") return fallback;
   let parsed: unknown;
   try {
@@ -199,8 +203,25 @@ export function parseSettings(json: string): { baseDir: string } | string {
   return { baseDir };
 }
 
-function createSandbox(baseDir: string, jobId: string): Sandbox {
+/**
+ * Where jobs' directories go. No fixed shared path (another local user could create it first and read
+ * or change the stage scripts): without `base_dir`, a private (0700) directory of this plugin process
+ * that drover removes if the plugin is killed; with one, it must be trusted like the plugin itself.
+ */
+let privateBase: string | undefined;
+function jobsDir(baseDir: string | undefined): string {
+  if (baseDir === undefined) {
+    privateBase ??= ownedTempDir("drover-sandbox-");
+    return privateBase;
+  }
   mkdirSync(baseDir, { recursive: true, mode: 0o700 });
+  const untrusted = pathTrustProblems(baseDir)[0];
+  if (untrusted) throw new Error(`base_dir is not trusted: ${describeTrustProblem(untrusted)}`);
+  return baseDir;
+}
+
+function createSandbox(configured: string | undefined, jobId: string): Sandbox {
+  const baseDir = jobsDir(configured);
   // mkdtemp: 0700 and a random suffix, so two drover processes with the same job id never collide.
   const dir = mkdtempSync(join(baseDir, `job-${jobId.replace(/[^\w.-]/g, "_")}-`));
   const sandbox = { dir, home: join(dir, "home"), scripts: join(dir, "scripts"), running: new Set<Child>() };

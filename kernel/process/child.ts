@@ -23,10 +23,10 @@
  * serial path: that is what decided it.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { statSync } from "node:fs";
+import { statSync, writeFileSync } from "node:fs";
 import { Readable, type Writable } from "node:stream";
 import { DroverError } from "../errors.ts";
-import { type Env, PROCESS_TAG_ENV, scrubEnv } from "./env.ts";
+import { type Env, JOB_TRACKING_ENV, PROCESS_TAG_ENV, scrubEnv } from "./env.ts";
 import { sweepTaggedProcesses } from "./sweep.ts";
 import { processTag } from "./tag.ts";
 
@@ -54,6 +54,19 @@ export interface ChildOptions {
    * this process's tag (`<tag>/<n>`), so that what it leaves behind can be told from its siblings'.
    */
   tag?: string;
+  /**
+   * The job this child works for (JobContext.containment): it gets DROVER_JOB_TRACKING_ID (set
+   * last: nothing in `env` can change it) and is moved into the job's cgroup when there is one, so
+   * that when the job ends drover stops it and everything it started (docs/security.md).
+   */
+  job?: JobProcesses;
+}
+
+/** Where a job's processes belong (the protocol's JobContainment has the same shape). */
+export interface JobProcesses {
+  trackingId: string;
+  /** A cgroup v2 directory, or "" when the host gives drover none. */
+  cgroup: string;
 }
 
 /** How a child ended. Exactly one of `exitCode`/`signal` is set unless it never started or was given up on. */
@@ -113,6 +126,7 @@ export function startChild(options: ChildOptions): Child {
   Object.assign(env, options.protocolEnv);
   const tag = options.tag ?? `${processTag()}/${++childCount}`;
   env[PROCESS_TAG_ENV] = tag;
+  if (options.job?.trackingId) env[JOB_TRACKING_ENV] = options.job.trackingId;
   let subprocess: ChildProcess;
   try {
     subprocess = startProcess(options, env);
@@ -122,6 +136,7 @@ export function startChild(options: ChildOptions): Child {
     // report it like any start failure.
     return notStarted(options, env, err, started);
   }
+  if (options.job?.cgroup && subprocess.pid !== undefined) joinCgroup(options.job.cgroup, subprocess.pid);
   return supervise(subprocess, options, tag, started);
 }
 
@@ -256,6 +271,21 @@ function notStarted(options: ChildOptions, env: Env, err: unknown, started: numb
     stop() {},
     kill() {},
   };
+}
+
+/**
+ * Moves a child into a cgroup, right after it started: it has exec'd and is about to read its
+ * program, so what it forks from now on lands in the cgroup too. (A stage script, which runs the
+ * job's own code, joins its job's cgroup itself as its first command: no fork can come earlier.)
+ * Best effort: a cgroup that went away meanwhile leaves the child where it is; its tracking id
+ * still marks it.
+ */
+function joinCgroup(cgroup: string, pid: number): void {
+  try {
+    writeFileSync(`${cgroup}/cgroup.procs`, String(pid));
+  } catch {
+    // gone, or not ours to write: the tracking id remains
+  }
 }
 
 /** Linux's limit on one argument or environment entry (MAX_ARG_STRLEN), NUL included. */

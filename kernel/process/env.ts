@@ -23,6 +23,14 @@ export const SCRUBBED_VARIABLES: readonly string[] = [
  */
 export const PROCESS_TAG_ENV = "DROVER_PROCESS_TAG";
 
+/**
+ * Every process a job starts carries this variable, set by drover after the job's own (a job cannot
+ * choose it): when the job ends, drover kills whatever still carries its value (kernel/process/
+ * sweep.ts), as GitHub's runner does with RUNNER_TRACKING_ID. A job can remove it from a process's
+ * environment; the job's cgroup, where the host has one, is what it cannot leave that way.
+ */
+export const JOB_TRACKING_ENV = "DROVER_JOB_TRACKING_ID";
+
 export type Env = Record<string, string>;
 
 /** `base` without the scrubbed variables and without undefined values. */

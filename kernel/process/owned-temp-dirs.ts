@@ -57,8 +57,8 @@ function pidNamespace(): string {
 let ownMark: string | undefined;
 let ownNamespace: string | undefined;
 
-/** `o<pid namespace>.<pid>.<start time>`: who made a dir. */
-function ownerMark(): string {
+/** `o<pid namespace>.<pid>.<start time>`: who made a dir (also a job cgroup's name: src/process/containment.ts). */
+export function ownerMark(): string {
   ownNamespace ??= pidNamespace();
   ownMark ??= `o${ownNamespace}.${process.pid}.${startTime("self")}`;
   return ownMark;
@@ -73,6 +73,17 @@ export function ownedTempDir(prefix: OwnedDirPrefix, parent = tmpdir()): string 
     throw new Error(`ownedTempDir: prefix ${JSON.stringify(prefix)} is not "drover-<letters and digits>-"`);
   }
   return mkdtempSync(join(parent, `${prefix}${ownerMark()}-`));
+}
+
+/**
+ * Whether the owner named by a mark (`o<ns>.<pid>.<start>`) is proven gone: it lived in this PID
+ * namespace and no longer runs. Anything else (another namespace, a malformed mark) is not proven.
+ */
+export function markedOwnerGone(mark: string): boolean {
+  const match = /^o(\d+)\.(\d+)\.(\d+)$/.exec(mark);
+  ownerMark();
+  if (!match || match[1] === "0" || match[1] !== ownNamespace) return false;
+  return !ownerAlive(Number(match[2]), match[3]!);
 }
 
 /** Whether the process that made a dir may still be running. */
@@ -107,10 +118,8 @@ export function removeStaleTempDirs(parent = tmpdir()): string[] {
   const removed: string[] = [];
   for (const name of names) {
     const match = OWNED_DIR.exec(name);
-    ownerMark();
     // Another PID namespace's pid says nothing here; an unknown namespace proves nothing either.
-    if (!match || match[2] === "0" || match[2] !== ownNamespace) continue;
-    if (ownerAlive(Number(match[3]), match[4]!)) continue;
+    if (!match || !markedOwnerGone(`o${match[2]}.${match[3]}.${match[4]}`)) continue;
     const path = join(parent, name);
     try {
       const stat = lstatSync(path);

@@ -9,7 +9,7 @@
  * `graceful_kill_timeout`.
  */
 
-import type { Child, Image, JobContext, OutputEvent, Variable } from "@drover/plugin-sdk";
+import type { Child, Image, JobContainment, JobContext, OutputEvent, Variable } from "@drover/plugin-sdk";
 import { callDriver, type DriverName, type DriverOutcome } from "./driver-call.ts";
 import { driverEnv } from "./driver-env.ts";
 import { createJobDir, type JobDir, removeJobDir } from "./job-dir.ts";
@@ -24,6 +24,7 @@ export class CustomJob {
   jobEnv: Record<string, string> = {};
   readonly #image: Image | undefined;
   readonly #services: readonly Image[];
+  readonly #containment: JobContainment | undefined;
   readonly #running = new Set<Child>();
 
   /** Creates the temp dir with response.json; throws when that fails. */
@@ -32,6 +33,7 @@ export class CustomJob {
     this.variables = context.variables;
     this.#image = context.image;
     this.#services = context.services;
+    this.#containment = context.containment;
     this.dir = createJobDir(context.jobJson);
   }
 
@@ -68,6 +70,7 @@ export class CustomJob {
       signal,
       ...(options.captureStdout ? { captureStdout: true } : {}),
       track: this.#running,
+      ...(this.#containment ? { job: this.#containment } : {}),
     });
   }
 

@@ -11,7 +11,14 @@
  * const outcome = yield* callDriver({ name: "prepare_exec", command, args, ... });
  * yield result(outcome.result.kind, outcome.result.exitCode, outcome.result.message);
  */
-import { type Child, mergeOutput, type OutputEvent, output, startChild } from "@drover/plugin-sdk";
+import {
+  type Child,
+  type JobProcesses,
+  mergeOutput,
+  type OutputEvent,
+  output,
+  startChild,
+} from "@drover/plugin-sdk";
 import { type DriverResult, interpretDriverExit } from "./exit-status.ts";
 import { forgetBuildExitCode, type JobDir, readBuildExitCodeFile } from "./job-dir.ts";
 
@@ -31,6 +38,8 @@ export interface DriverCall {
   signal: AbortSignal;
   /** Collect stdout instead of streaming it (config_exec). */
   captureStdout?: boolean;
+  /** The job's containment: the driver and what it starts on this host end with the job. */
+  job?: JobProcesses;
   /** Told when the process starts and when it is gone, so a job can wait for its drivers. */
   track?: { add(child: Child): void; delete(child: Child): void };
 }
@@ -53,6 +62,7 @@ export async function* callDriver(call: DriverCall): AsyncGenerator<OutputEvent,
     signal: call.signal,
     graceMs: call.gracefulKillSeconds * 1000,
     giveUpMs: call.forceKillSeconds * 1000,
+    ...(call.job ? { job: call.job } : {}),
   });
   call.track?.add(child);
   // Pipes a process drover gave up on (stuck in the kernel) still holds never end: stop reading them.

@@ -1,9 +1,13 @@
 /**
  * The environment a hook script runs with (docs/hooks.md), from lowest to highest precedence:
  *
- *  1. drover's own environment (scrubbed again by startChild);
- *  2. GitHub-style names a hook author expects, derived from the job's variables (a job variable of
- *     the same name wins):
+ *  1. drover's own environment (scrubbed again by startChild): the administrator's;
+ *  2. what drover passes hooks of the job (src/job/hook-context.ts decides: the predefined CI_*
+ *     values drover derives or checks, and project variables the administrator names in
+ *     `[hooks] pass_variables`; never the job token, never a masked value); a file variable is
+ *     written to a 0600 file and its path exported;
+ *  3. for JobCompleted, what the started hooks exported (GITHUB_ENV), as later job stages see it;
+ *  4. drover's own, which nothing above can change: the GitHub-style names a hook author expects,
  *       GITHUB_WORKSPACE=$CI_PROJECT_DIR  GITHUB_JOB=$CI_JOB_NAME  GITHUB_RUN_ID=$CI_PIPELINE_ID
  *       GITHUB_RUN_NUMBER=$CI_PIPELINE_IID  GITHUB_REPOSITORY=$CI_PROJECT_PATH
  *       GITHUB_REPOSITORY_OWNER=$CI_PROJECT_NAMESPACE  GITHUB_REPOSITORY_ID=$CI_PROJECT_ID
@@ -12,23 +16,17 @@
  *       GITHUB_SERVER_URL=$CI_SERVER_URL  GITHUB_API_URL=$CI_API_V4_URL  GITHUB_ACTOR=$GITLAB_USER_LOGIN
  *       GITHUB_EVENT_NAME=$CI_PIPELINE_SOURCE  RUNNER_NAME (the runner's name)
  *       RUNNER_OS=Linux|macOS|Windows  RUNNER_ARCH=X64|ARM64|X86|ARM  RUNNER_DEBUG=1 (step debug only)
- *     Each is set only when its source is. Not set: GITHUB_ACTIONS (tools would take drover for
- *     GitHub and call its APIs), GITHUB_TOKEN, GITHUB_ACTION* (step-specific, unset for hooks on
- *     GitHub too);
- *  3. the job's variables (CI_* and the job's own), `$VAR` references expanded with GitLab's rules
- *     unless raw; a file variable is written to a 0600 file and its path exported. A job variable
- *     cannot replace what decides which programs the hook runs and how its shell starts (PATH, HOME,
- *     BASH_ENV, ENV, LD_PRELOAD, BASH_FUNC_* ... see PROTECTED): the hook runs on the host as
- *     drover's user, the job's variables come from the project;
- *  4. for JobCompleted, what the started hooks exported (GITHUB_ENV), as later job stages see it;
- *  5. drover's own, never overridden: DROVER_JOB_ID, DROVER_HOOK (job_started|job_completed),
- *     DROVER_JOB_PATH and GITHUB_EVENT_PATH (the job JSON), GITHUB_ENV, GITHUB_PATH,
- *     GITHUB_STEP_SUMMARY, GITHUB_OUTPUT, GITHUB_STATE (fresh empty files), RUNNER_TEMP (a fresh
- *     directory, also the working directory); for JobCompleted DROVER_JOB_STATUS and CI_JOB_STATUS
- *     (success|failed|canceled), DROVER_JOB_FAILURE_REASON, DROVER_JOB_EXIT_CODE.
+ *     (each set only when its source is; not GITHUB_ACTIONS, which would make tools take drover for
+ *     GitHub, nor GITHUB_TOKEN), and DROVER_JOB_ID, DROVER_HOOK (job_started|job_completed),
+ *     DROVER_JOB_PATH (the job, without secrets), GITHUB_EVENT_PATH (a GitHub-shaped event,
+ *     github-event.ts), GITHUB_ENV, GITHUB_PATH, GITHUB_STEP_SUMMARY, GITHUB_OUTPUT, GITHUB_STATE
+ *     (fresh empty files), RUNNER_TEMP (a fresh directory, also the working directory); for
+ *     JobCompleted DROVER_JOB_STATUS and CI_JOB_STATUS (success|failed|canceled),
+ *     DROVER_JOB_FAILURE_REASON, DROVER_JOB_EXIT_CODE.
  */
 import { join } from "node:path";
-import { expandVariables, type JobContext, type JobOutcome, variableTable } from "@drover/plugin-sdk";
+import type { JobContext, JobOutcome } from "@drover/plugin-sdk";
+import { githubEvent } from "./github-event.ts";
 
 export type HookEvent = "job_started" | "job_completed";
 
@@ -36,7 +34,10 @@ export type HookEvent = "job_started" | "job_completed";
 export interface HookFiles {
   /** The private directory (0700) that holds everything below; removed after the run. */
   dir: string;
+  /** DROVER_JOB_PATH: the job as hooks may see it (JobContext.job_json, no secret in it). */
   jobJson: string;
+  /** GITHUB_EVENT_PATH: a GitHub-shaped event (github-event.ts). */
+  event: string;
   env: string;
   path: string;
   stepSummary: string;
@@ -63,28 +64,8 @@ export interface HookEnvironment {
   env: Record<string, string>;
   /** File variables to write (0600) before the hook starts. */
   fileVariables: Array<{ path: string; content: string }>;
-}
-
-/** Names a job variable may not set for a hook: they decide what runs, and how the shell starts. */
-const PROTECTED = new Set([
-  "PATH",
-  "HOME",
-  "XDG_CONFIG_HOME",
-  "BASH_ENV",
-  "ENV",
-  "SHELLOPTS",
-  "BASHOPTS",
-  "IFS",
-  "PS4",
-  "PROMPT_COMMAND",
-  "PSModulePath",
-  "LD_PRELOAD",
-  "LD_LIBRARY_PATH",
-  "LD_AUDIT",
-]);
-
-export function isProtectedName(name: string): boolean {
-  return PROTECTED.has(name) || name.startsWith("BASH_FUNC_") || name.startsWith("DYLD_");
+  /** GITHUB_EVENT_PATH's content (github-event.ts). */
+  event: Record<string, unknown>;
 }
 
 /** Names and values a process environment can hold (execve: no "=" in a name, no NUL anywhere). */
@@ -151,18 +132,16 @@ function fileVariablePath(dir: string, key: string): string {
 
 export function hookEnvironment(input: HookEnvInput): HookEnvironment {
   const { job, files } = input;
-  const jobVariables = job.variables;
-  const table = variableTable(jobVariables);
   const values = new Map<string, string>();
   const fileVariables: Array<{ path: string; content: string }> = [];
-  for (const v of jobVariables) {
-    const value = v.raw ? v.value : expandVariables(v.value, table);
+  // Only what drover passes hooks (src/job/hook-context.ts), values already final.
+  for (const v of job.variables) {
     if (v.file) {
       const path = fileVariablePath(files.fileVariables, v.key);
-      fileVariables.push({ path, content: value });
+      fileVariables.push({ path, content: v.value });
       values.set(v.key, path);
     } else {
-      values.set(v.key, value);
+      values.set(v.key, v.value);
     }
   }
 
@@ -171,15 +150,15 @@ export function hookEnvironment(input: HookEnvInput): HookEnvironment {
     if (passable(name, value)) env[name] = value;
   };
   for (const [name, value] of Object.entries(input.base)) if (value !== undefined) set(name, value);
-  for (const [name, value] of Object.entries(githubNames(values, job, input.debug))) set(name, value);
-  for (const [name, value] of values) if (!isProtectedName(name)) set(name, value);
+  for (const [name, value] of values) set(name, value);
   if (input.completed)
     for (const [name, value] of Object.entries(input.completed.exportedEnv)) set(name, value);
-
+  // drover's own names last: nothing above can change them.
+  for (const [name, value] of Object.entries(githubNames(values, job, input.debug))) set(name, value);
   set("DROVER_JOB_ID", job.jobId);
   set("DROVER_HOOK", input.event);
   set("DROVER_JOB_PATH", files.jobJson);
-  set("GITHUB_EVENT_PATH", files.jobJson);
+  set("GITHUB_EVENT_PATH", files.event);
   set("GITHUB_ENV", files.env);
   set("GITHUB_PATH", files.path);
   set("GITHUB_STEP_SUMMARY", files.stepSummary);
@@ -193,5 +172,5 @@ export function hookEnvironment(input: HookEnvInput): HookEnvironment {
     set("DROVER_JOB_FAILURE_REASON", outcome?.failureReason ?? "");
     set("DROVER_JOB_EXIT_CODE", String(outcome?.exitCode ?? 0));
   }
-  return { env, fileVariables };
+  return { env, fileVariables, event: githubEvent(values) };
 }

@@ -101,7 +101,8 @@ function prepareFiles(tmpDir: string, jobJson: Uint8Array): HookFiles {
   chmodSync(dir, 0o700);
   const files: HookFiles = {
     dir,
-    jobJson: join(dir, "event.json"),
+    jobJson: join(dir, "job.json"),
+    event: join(dir, "event.json"),
     env: join(dir, "set_env"),
     path: join(dir, "add_path"),
     stepSummary: join(dir, "step_summary"),
@@ -214,6 +215,7 @@ export async function* runHookScript(options: HookScriptOptions): AsyncGenerator
       });
       for (const variable of built.fileVariables)
         writeFileSync(variable.path, variable.content, { mode: 0o600 });
+      writeFileSync(files.event, `${JSON.stringify(built.event)}\n`, { mode: 0o600 });
       env = built.env;
     } catch (err) {
       yield resultEvent(
@@ -233,6 +235,8 @@ export async function* runHookScript(options: HookScriptOptions): AsyncGenerator
       graceMs: options.graceMs ?? DEFAULT_GRACE_MS,
       ...(options.timeoutSeconds === undefined ? {} : { timeoutMs: options.timeoutSeconds * 1000 }),
       ...(options.signal ? { signal: options.signal } : {}),
+      // The hook works for the job: what it leaves running ends with the job.
+      ...(options.job.containment ? { job: options.job.containment } : {}),
     });
     try {
       const processor = new OutputProcessor(debug);

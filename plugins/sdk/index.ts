@@ -41,7 +41,13 @@ export * from "../../kernel/gen/drover/plugin/v1/executor_pb.ts";
 export * from "../../kernel/gen/drover/plugin/v1/job_pb.ts";
 export * from "../../kernel/gen/drover/plugin/v1/lifecycle_pb.ts";
 export { PluginKind } from "../../kernel/gen/drover/plugin/v1/plugin_info_pb.ts";
-export { type Child, type ChildExit, type ChildOptions, startChild } from "../../kernel/process/child.ts";
+export {
+  type Child,
+  type ChildExit,
+  type ChildOptions,
+  type JobProcesses,
+  startChild,
+} from "../../kernel/process/child.ts";
 export { type OwnedDirPrefix, ownedTempDir } from "../../kernel/process/owned-temp-dirs.ts";
 export type { HandlerContext, ServiceHandlers } from "../../kernel/protocol/grpc-service.ts";
 export { MAX_MESSAGE_BYTES } from "../../kernel/protocol/limits.ts";

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import {
   type Child,
   type ExecutorPlugin,
+  type JobProcesses,
   mergeOutput,
   output,
   ownedTempDir,
@@ -26,16 +27,18 @@ interface JobState {
   /** Private dir (0700) for the job's stage scripts. */
   scriptDir: string;
   running: Set<Child>;
+  /** Where the job's processes belong (JobContext.containment). */
+  job: JobProcesses | undefined;
 }
 
 export function shellExecutor(version: string): ExecutorPlugin {
   const jobs = new Map<string, JobState>();
 
-  const stateFor = (jobId: string): JobState => {
+  const stateFor = (jobId: string, job?: JobProcesses): JobState => {
     let state = jobs.get(jobId);
     if (!state) {
       // Named after its owner, so that a later drover removes it if this process is SIGKILLed.
-      state = { scriptDir: ownedTempDir("drover-shell-"), running: new Set() };
+      state = { scriptDir: ownedTempDir("drover-shell-"), running: new Set(), job };
       jobs.set(jobId, state);
     }
     return state;
@@ -45,7 +48,7 @@ export function shellExecutor(version: string): ExecutorPlugin {
     info: { name: "shell", version, capabilities: ["cancel"] },
     handlers: {
       async *configure(request) {
-        stateFor(request.job?.jobId ?? "");
+        stateFor(request.job?.jobId ?? "", request.job?.containment);
         yield {
           event: {
             case: "result",
@@ -70,6 +73,7 @@ export function shellExecutor(version: string): ExecutorPlugin {
           env: process.env,
           graceMs: STAGE_GRACE_MS,
           signal: ctx.signal,
+          ...(state.job ? { job: state.job } : {}),
         });
         state.running.add(child);
         try {

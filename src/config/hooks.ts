@@ -6,6 +6,7 @@
  */
 import { isAbsolute } from "node:path";
 import type { TomlValue } from "smol-toml";
+import { reservedForHooks } from "../job/hook-context.ts";
 import { describe, isTable, optional, TableReader } from "./fields.ts";
 import type { KeyPath } from "./locate.ts";
 import type { HookScript, HooksConfig, LifecyclePluginConfig } from "./model.ts";
@@ -16,9 +17,33 @@ export function readHooks(r: TableReader): HooksConfig {
     jobStarted: readScripts(r, "job_started"),
     jobCompleted: readScripts(r, "job_completed"),
     plugins: readPlugins(r),
+    passVariables: readPassVariables(r),
   };
   r.finish();
   return hooks;
+}
+
+/**
+ * `pass_variables`: project variables hooks and lifecycle plugins may see (src/job/hook-context.ts).
+ * A name drover or GitHub's runner sets, or one that changes which program runs or how (PATH,
+ * LD_PRELOAD, PERL5OPT, GIT_*, ...), is refused: a project must never choose it for host code.
+ */
+function readPassVariables(r: TableReader): string[] {
+  const names = r.stringArray("pass_variables") ?? [];
+  return names.filter((name, i) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+      r.problems.error(r.at("pass_variables", i), `expected a variable name, got ${JSON.stringify(name)}`);
+      return false;
+    }
+    if (reservedForHooks(name)) {
+      r.problems.error(
+        r.at("pass_variables", i),
+        `${name} cannot be passed to hooks: drover sets it, or it changes which program runs or how`,
+      );
+      return false;
+    }
+    return true;
+  });
 }
 
 function readScripts(r: TableReader, key: string): HookScript[] {

@@ -99,6 +99,8 @@ export interface HooksConfig {
   jobCompleted: HookScript[];
   /** `[[hooks.plugins]]`: third-party lifecycle plugins. */
   plugins: LifecyclePluginConfig[];
+  /** `pass_variables`: project variables hooks and lifecycle plugins may see (never masked ones). */
+  passVariables: string[];
 }
 
 /** One thing wrong (error) or odd (warning) in a config file. */
@@ -145,7 +147,7 @@ export function defaultConfig(): Config {
     shutdownTimeoutSeconds: Defaults.shutdownTimeoutSeconds,
     listenAddress: undefined,
     runners: [defaultRunner()],
-    hooks: { jobStarted: [], jobCompleted: [], plugins: [] },
+    hooks: { jobStarted: [], jobCompleted: [], plugins: [], passVariables: [] },
     source: undefined,
   };
 }

@@ -50,7 +50,7 @@ export function validateConfig(
   const hooksTable = r.subTable("hooks");
   const hooks = hooksTable
     ? readHooks(new TableReader(problems, ["hooks"], hooksTable))
-    : { jobStarted: [], jobCompleted: [], plugins: [] };
+    : { jobStarted: [], jobCompleted: [], plugins: [], passVariables: [] };
   r.finish();
 
   if (problems.hasErrors) return undefined;

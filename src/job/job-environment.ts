@@ -11,7 +11,7 @@ import { type ExecutorIdentity, executorDefaults } from "./executor-identity.ts"
 import type { StartedEffects } from "./lifecycle.ts";
 import type { Job, JobVariable } from "./model.ts";
 import { projectDirFor } from "./project.ts";
-import { allVariables } from "./variables.ts";
+import { allVariables, predefinedVariables } from "./variables.ts";
 
 /** Where the job's files go. Before Configure, every dir is "". */
 export interface JobPlacement {
@@ -80,21 +80,31 @@ export interface VariablesInput {
  * calls, not the job's scripts.)
  */
 export function jobVariables(input: VariablesInput): JobVariable[] {
-  const { job, runner, placement, slots } = input;
+  const { job, runner } = input;
   return [
-    ...allVariables(job, {
-      buildsDir: placement.buildsDir,
-      projectDir: placement.projectDir,
-      concurrentId: slots.concurrentId,
-      concurrentProjectId: slots.concurrentProjectId,
-      runnerShortToken: runnerShortToken(runner),
-      runnerName: runner.name,
-      hostname: input.hostname || hostname(),
-      jobStatus: input.jobStatus,
-    }),
+    ...allVariables(job, variableContext(input)),
     ...runner.environment.map((pair) => plainVariable(pair.key, pair.value)),
     ...Object.entries(input.hookEffects.env).map(([key, value]) => plainVariable(key, value)),
   ];
+}
+
+/** The predefined variables alone, as drover derives them (what hooks may see: hook-context.ts). */
+export function derivedVariables(input: VariablesInput): JobVariable[] {
+  return predefinedVariables(input.job, variableContext(input));
+}
+
+function variableContext(input: VariablesInput) {
+  const { runner, placement, slots } = input;
+  return {
+    buildsDir: placement.buildsDir,
+    projectDir: placement.projectDir,
+    concurrentId: slots.concurrentId,
+    concurrentProjectId: slots.concurrentProjectId,
+    runnerShortToken: runnerShortToken(runner),
+    runnerName: runner.name,
+    hostname: input.hostname || hostname(),
+    jobStatus: input.jobStatus,
+  };
 }
 
 function plainVariable(key: string, value: string): JobVariable {

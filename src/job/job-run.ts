@@ -12,8 +12,10 @@ import type { ExecutorClient } from "../../kernel/protocol/clients.ts";
 import type { RunnerConfig } from "../config/model.ts";
 import type { JobLog } from "../log/job-log.ts";
 import type { Logger } from "../log/logger.ts";
+import type { JobContainment } from "../process/containment.ts";
 import type { ExecutorIdentity } from "./executor-identity.ts";
-import { type JobPlacement, jobVariables, placeJob, UNPLACED } from "./job-environment.ts";
+import { hookContext } from "./hook-context.ts";
+import { derivedVariables, type JobPlacement, jobVariables, placeJob, UNPLACED } from "./job-environment.ts";
 import { JobMasks } from "./job-masks.ts";
 import type { LifecycleParticipant, StartedEffects } from "./lifecycle.ts";
 import type { Job, JobVariable } from "./model.ts";
@@ -53,6 +55,10 @@ export interface RunJobOptions {
   prepareRetryDelayMs?: number;
   /** Whether get_sources may fetch from a local repository (allow_local_repositories). */
   allowLocalRepositories?: boolean;
+  /** Where the job's processes belong; everything in it is killed when the job ends. */
+  containment: JobContainment;
+  /** `[hooks] pass_variables`: project variables hooks and lifecycle plugins may see. */
+  hookPassVariables?: readonly string[];
 }
 
 export class JobRun {
@@ -116,6 +122,11 @@ export class JobRun {
 
   get status(): JobStatus {
     return this.#status;
+  }
+
+  /** Where the job's processes belong (src/process/containment.ts). */
+  get containment(): { trackingId: string; cgroup: string } {
+    return { trackingId: this.options.containment.trackingId, cgroup: this.options.containment.cgroup };
   }
 
   get placement(): JobPlacement {
@@ -203,7 +214,11 @@ export class JobRun {
   }
 
   #computeVariables(): JobVariable[] {
-    return jobVariables({
+    return jobVariables(this.#variablesInput());
+  }
+
+  #variablesInput() {
+    return {
       job: this.job,
       runner: this.options.runner,
       placement: this.#placement,
@@ -211,11 +226,11 @@ export class JobRun {
       hostname: this.#hostname,
       jobStatus: ciJobStatus(this.#status),
       hookEffects: this.hookEffects,
-    });
+    };
   }
 
-  /** The job as plugins see it (`settingsJson`: a lifecycle plugin's own settings). */
-  context(settingsJson?: string): JobContext {
+  /** The job as its executor sees it: everything, the payload and every variable included. */
+  context(): JobContext {
     const { job, runner } = this.options;
     return create(JobContextSchema, {
       jobId: this.options.jobKey,
@@ -223,9 +238,27 @@ export class JobRun {
       jobJson: new TextEncoder().encode(JSON.stringify(job.payload)),
       variables: this.#variables,
       runnerName: runner.name,
-      runnerSettingsJson: settingsJson ?? JSON.stringify(runner.executor === "shell" ? {} : runner.settings),
+      runnerSettingsJson: JSON.stringify(runner.executor === "shell" ? {} : runner.settings),
       image: job.image,
       services: job.services,
+      containment: this.containment,
+    });
+  }
+
+  /**
+   * The job as hooks and lifecycle plugins see it: an allow-list, no secret (hook-context.ts).
+   * `settingsJson`: the participant's own settings.
+   */
+  hookContext(settingsJson: string): JobContext {
+    return hookContext({
+      job: this.job,
+      jobKey: this.options.jobKey,
+      runnerName: this.options.runner.name,
+      predefined: derivedVariables(this.#variablesInput()),
+      variables: this.#variables,
+      passVariables: this.options.hookPassVariables ?? [],
+      settingsJson,
+      containment: this.containment,
     });
   }
 

@@ -15,6 +15,7 @@ import { PluginPool } from "../plugin/pool.ts";
 import { executorPluginSpec, lifecyclePluginSpecs } from "../plugin/resolve.ts";
 import { checkPluginSettings } from "../plugin/settings-schema.ts";
 import type { PluginSpec } from "../plugin/spec.ts";
+import { type Containment, detectContainment } from "../process/containment.ts";
 import { installCrashGuard } from "../process/crash-guard.ts";
 import { VERSION } from "../version.ts";
 import { executorIdentity } from "./executor-identity.ts";
@@ -41,6 +42,8 @@ export class JobService {
   /** Each runner's executor, resolved once (installed plugins: one lock-file read per service). */
   readonly #executors = new Map<string, PluginSpec>();
   readonly #localRepositories: boolean;
+  readonly #containment: Containment;
+  readonly #passVariables: readonly string[];
 
   /**
    * Resolves every plugin the config names now: a bad plugin path is a configuration error before
@@ -55,6 +58,9 @@ export class JobService {
     const env = options.env ?? process.env;
     this.#localRepositories = options.localRepositories;
     this.#logger = logger;
+    this.#containment = detectContainment(logger);
+    this.#passVariables = config.hooks.passVariables;
+    logger.info({ containment: this.#containment.description }, "what stops a job's leftover processes");
     installCrashGuard(logger);
     // A drover killed with SIGKILL leaves its private temp dirs (sockets, scripts, job JSON) behind:
     // remove those whose owner is gone, once per service (exec start, daemon start and reload).
@@ -125,6 +131,8 @@ export class JobService {
         version: VERSION,
         lifecycle: this.#lifecycle,
         allowLocalRepositories: runner.allowLocalRepositories ?? this.#localRepositories,
+        containment: this.#containment.forJob(),
+        hookPassVariables: this.#passVariables,
       });
     } finally {
       this.#slots.release(runner.name, concurrentId);

@@ -172,4 +172,6 @@ export interface ScriptContext {
   jobStatus: "success" | "failed" | "canceled";
   /** Whether get_sources may fetch from `file://` URLs and paths (allow_local_repositories). */
   allowLocalRepositories?: boolean;
+  /** Where the job's processes belong (src/process/containment.ts); none in unit tests. */
+  containment?: { trackingId: string; cgroup: string };
 }

@@ -21,6 +21,18 @@ import type { JobResult } from "./result.ts";
 
 export type { RunJobOptions } from "./job-run.ts";
 
+/**
+ * The job is over: whatever it started and left running (a daemon, a `setsid` child, a started
+ * hook's background process) is killed now, before the next job can meet it (docs/security.md).
+ */
+async function endContainment(run: JobRun): Promise<void> {
+  const killed = await run.options.containment.end();
+  if (killed > 0) {
+    run.log.line(`WARNING: killed ${killed} process(es) the job left running`, "warning");
+    run.options.logger.warn({ processes: killed }, "killed processes the job left running");
+  }
+}
+
 export async function runJob(options: RunJobOptions): Promise<JobResult> {
   const run = new JobRun(options);
   try {
@@ -36,6 +48,7 @@ export async function runJob(options: RunJobOptions): Promise<JobResult> {
     run.stopTimers();
     if (run.configuredClient) await cleanupPhase(run, run.configuredClient);
     await completedHooksPhase(run);
+    await endContainment(run);
     run.dispose();
   }
   return run.result();

@@ -132,7 +132,7 @@ connection_max_age = "15m0s"
           },
         },
       ],
-      hooks: { jobStarted: [], jobCompleted: [], plugins: [] },
+      hooks: { jobStarted: [], jobCompleted: [], plugins: [], passVariables: [] },
       source: file,
     });
   });
@@ -207,6 +207,7 @@ describe("plugin runners and hooks", () => {
         { ref: { kind: "installed", name: "telemetry" }, settings: { endpoint: "https://otel.example.com" } },
         { ref: { kind: "path", path: "/opt/policy" }, settings: {} },
       ],
+      passVariables: [],
     });
   });
 });

@@ -134,7 +134,7 @@ describe("loadConfig", () => {
             line: 0,
           },
         ],
-        hooks: { jobStarted: [], jobCompleted: [], plugins: [] },
+        hooks: { jobStarted: [], jobCompleted: [], plugins: [], passVariables: [] },
         source: undefined,
       });
     });

@@ -5,7 +5,7 @@ test("the starter config has no problem and one shell runner", () => {
   const { config, problems } = checkConfigText(starterConfig(), "config.toml");
   expect(problems).toEqual([]);
   expect(config?.runners.map((r) => [r.name, r.executor])).toEqual([["local", "shell"]]);
-  expect(config?.hooks).toEqual({ jobStarted: [], jobCompleted: [], plugins: [] });
+  expect(config?.hooks).toEqual({ jobStarted: [], jobCompleted: [], plugins: [], passVariables: [] });
 });
 
 test("its commented-out examples are valid too once switched on", () => {

@@ -139,6 +139,8 @@ async function run(
     connect?: () => Promise<never>;
     /** Sees every piece of the job log as it is written. */
     onLog?: (text: string) => void;
+    /** Told when the job's containment ends (everything it left running is killed then). */
+    onContainmentEnd?: () => number;
   } = {},
 ): Promise<Run> {
   const memory = memorySink();
@@ -177,6 +179,7 @@ async function run(
         ]
       : [],
     prepareRetryDelayMs: 1,
+    containment: { trackingId: "unit-job", cgroup: "", end: async () => options.onContainmentEnd?.() ?? 0 },
   });
   return { result, log: memory.text() };
 }
@@ -218,6 +221,19 @@ describe("the phases of a job, in order", () => {
       "cleanup",
       "job_completed success",
     ]);
+  });
+
+  test("the job's containment ends last, after the job_completed hooks; what it killed is in the job log", async () => {
+    const calls: string[] = [];
+    const { log } = await run(executor({}, calls), {
+      lifecycle: hooks(calls),
+      onContainmentEnd: () => {
+        calls.push("containment end");
+        return 2;
+      },
+    });
+    expect(calls.slice(-3)).toEqual(["cleanup", "job_completed success", "containment end"]);
+    expect(log).toContain("WARNING: killed 2 process(es) the job left running\n");
   });
 });
 

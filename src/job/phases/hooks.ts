@@ -16,7 +16,7 @@ import { jobOutcome } from "../stage-run.ts";
 export async function startedHooksPhase(run: JobRun): Promise<StageRun> {
   const signal = run.stop;
   const hooks = await runLifecycle("started", run.options.lifecycle, {
-    context: (settingsJson) => run.context(settingsJson),
+    context: (settingsJson) => run.hookContext(settingsJson),
     log: run.log,
     signal,
     effects: run.hookEffects,
@@ -41,7 +41,7 @@ export async function startedHooksPhase(run: JobRun): Promise<StageRun> {
 export async function completedHooksPhase(run: JobRun): Promise<void> {
   if (!run.options.lifecycle.length) return;
   const outcome = await runLifecycle("completed", run.options.lifecycle, {
-    context: (settingsJson) => run.context(settingsJson),
+    context: (settingsJson) => run.hookContext(settingsJson),
     log: run.log,
     signal: run.abort,
     effects: run.hookEffects,

@@ -67,6 +67,7 @@ async function runStageOnce(run: JobRun, client: ExecutorClient, stage: PlannedS
         jobStatus: run.status.status,
         pathPrepend: run.hookEffects.pathPrepend,
         allowLocalRepositories: run.options.allowLocalRepositories ?? false,
+        containment: run.containment,
       });
     } catch (err) {
       // A script that cannot be written (e.g. a builds_dir of "/" that get_sources refuses to
@@ -98,7 +99,7 @@ async function clearWorktree(run: JobRun, client: ExecutorClient): Promise<boole
     run,
     client,
     "clear_worktree",
-    clearWorktreeScript(run.placement.projectDir),
+    clearWorktreeScript(run.placement.projectDir, run.containment),
     run.stop,
     "Clearing the worktree before get_sources is retried",
   );

@@ -44,6 +44,9 @@ export class ScriptWriter {
   private readonly prelude: string[] = [];
   private readonly lines: string[] = [];
 
+  /** `job`: the job's processes (src/process/containment.ts), joined first, marked after the exports. */
+  constructor(private readonly job?: { trackingId: string; cgroup: string }) {}
+
   /** A raw line of bash. Only for text drover wrote; anything from the job goes through `quote`. */
   line(text: string): this {
     this.lines.push(text);
@@ -140,14 +143,25 @@ export class ScriptWriter {
     return this;
   }
 
-  /** The complete script: header, exports, then the body as one `eval`'d word. */
+  /**
+   * The complete script: header, joining the job's cgroup, exports, the job's tracking id, then the
+   * body as one `eval`'d word. The cgroup is joined before anything else runs, so nothing the job
+   * starts is outside it; where the script runs on another host (a VM, a container) the path does
+   * not exist and the line does nothing. The tracking id comes after the job's variables: the job
+   * cannot choose it.
+   */
   build(stage: string): string {
+    const cgroup = this.job?.cgroup ? `${this.job.cgroup}/cgroup.procs` : undefined;
     return [
       "#!/usr/bin/env bash",
       `# drover ${stage} script (generated)`,
+      ...(cgroup
+        ? [`if [ -w ${quote(cgroup)} ]; then echo "$$" > ${quote(cgroup)} 2>/dev/null || true; fi`]
+        : []),
       "set -eo pipefail",
       "set +o noclobber",
       ...this.prelude,
+      ...(this.job?.trackingId ? [`export DROVER_JOB_TRACKING_ID=${quote(this.job.trackingId)}`] : []),
       `eval ${quote(this.lines.join("\n"))} </dev/null`,
       "exit 0",
       "",

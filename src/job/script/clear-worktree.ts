@@ -5,8 +5,11 @@
  */
 import { ScriptWriter, shellWord } from "./bash.ts";
 
-export function clearWorktreeScript(projectDir: string): string {
-  return new ScriptWriter()
+export function clearWorktreeScript(
+  projectDir: string,
+  job?: { trackingId: string; cgroup: string },
+): string {
+  return new ScriptWriter(job)
     .print("Deleting tracked and untracked files...")
     .line(`if [ -d ${shellWord(projectDir)} ]; then`)
     .command("cd", projectDir)

@@ -22,7 +22,7 @@ import { writeGetSources } from "./git.ts";
  * }
  */
 export function renderStageScript(stage: PlannedStage, job: Job, ctx: ScriptContext): string {
-  const w = new ScriptWriter();
+  const w = new ScriptWriter(ctx.containment);
   const name = stage.name;
   switch (name) {
     case "prepare_script":

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file drover/plugin/v1/job.proto.
  */
 export const file_drover_plugin_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("Chpkcm92ZXIvcGx1Z2luL3YxL2pvYi5wcm90bxIQZHJvdmVyLnBsdWdpbi52MSJhCghWYXJpYWJsZRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAkSDgoGbWFza2VkGAMgASgIEgwKBGZpbGUYBCABKAgSDgoGcHVibGljGAUgASgIEgsKA3JhdxgGIAEoCCI7CglJbWFnZVBvcnQSDgoGbnVtYmVyGAEgASgNEhAKCHByb3RvY29sGAIgASgJEgwKBG5hbWUYAyABKAkiuQEKBUltYWdlEgwKBG5hbWUYASABKAkSDQoFYWxpYXMYAiABKAkSEgoKZW50cnlwb2ludBgDIAMoCRIPCgdjb21tYW5kGAQgAygJEi0KCXZhcmlhYmxlcxgFIAMoCzIaLmRyb3Zlci5wbHVnaW4udjEuVmFyaWFibGUSEwoLcHVsbF9wb2xpY3kYBiADKAkSKgoFcG9ydHMYByADKAsyGy5kcm92ZXIucGx1Z2luLnYxLkltYWdlUG9ydCL1AQoKSm9iQ29udGV4dBIOCgZqb2JfaWQYASABKAkSEAoIam9iX25hbWUYAiABKAkSEAoIam9iX2pzb24YAyABKAwSLQoJdmFyaWFibGVzGAQgAygLMhouZHJvdmVyLnBsdWdpbi52MS5WYXJpYWJsZRITCgtydW5uZXJfbmFtZRgFIAEoCRIcChRydW5uZXJfc2V0dGluZ3NfanNvbhgGIAEoCRImCgVpbWFnZRgHIAEoCzIXLmRyb3Zlci5wbHVnaW4udjEuSW1hZ2USKQoIc2VydmljZXMYCCADKAsyFy5kcm92ZXIucGx1Z2luLnYxLkltYWdlIksKC091dHB1dENodW5rEi4KBnN0cmVhbRgBIAEoDjIeLmRyb3Zlci5wbHVnaW4udjEuT3V0cHV0U3RyZWFtEgwKBGRhdGEYAiABKAwiXQoLU3RhZ2VSZXN1bHQSKgoEa2luZBgBIAEoDjIcLmRyb3Zlci5wbHVnaW4udjEuUmVzdWx0S2luZBIRCglleGl0X2NvZGUYAiABKAUSDwoHbWVzc2FnZRgDIAEoCSJ3CgpTdGFnZUV2ZW50Ei8KBm91dHB1dBgBIAEoCzIdLmRyb3Zlci5wbHVnaW4udjEuT3V0cHV0Q2h1bmtIABIvCgZyZXN1bHQYAiABKAsyHS5kcm92ZXIucGx1Z2luLnYxLlN0YWdlUmVzdWx0SABCBwoFZXZlbnQqYQoMT3V0cHV0U3RyZWFtEh0KGU9VVFBVVF9TVFJFQU1fVU5TUEVDSUZJRUQQABIYChRPVVRQVVRfU1RSRUFNX1NURE9VVBABEhgKFE9VVFBVVF9TVFJFQU1fU1RERVJSEAIqpgEKClJlc3VsdEtpbmQSGwoXUkVTVUxUX0tJTkRfVU5TUEVDSUZJRUQQABIXChNSRVNVTFRfS0lORF9TVUNDRVNTEAESHQoZUkVTVUxUX0tJTkRfQlVJTERfRkFJTFVSRRACEh4KGlJFU1VMVF9LSU5EX1NZU1RFTV9GQUlMVVJFEAMSIwofUkVTVUxUX0tJTkRfQ09ORklHVVJBVElPTl9FUlJPUhAEYgZwcm90bzM");
+  fileDesc("Chpkcm92ZXIvcGx1Z2luL3YxL2pvYi5wcm90bxIQZHJvdmVyLnBsdWdpbi52MSJhCghWYXJpYWJsZRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAkSDgoGbWFza2VkGAMgASgIEgwKBGZpbGUYBCABKAgSDgoGcHVibGljGAUgASgIEgsKA3JhdxgGIAEoCCI7CglJbWFnZVBvcnQSDgoGbnVtYmVyGAEgASgNEhAKCHByb3RvY29sGAIgASgJEgwKBG5hbWUYAyABKAkiuQEKBUltYWdlEgwKBG5hbWUYASABKAkSDQoFYWxpYXMYAiABKAkSEgoKZW50cnlwb2ludBgDIAMoCRIPCgdjb21tYW5kGAQgAygJEi0KCXZhcmlhYmxlcxgFIAMoCzIaLmRyb3Zlci5wbHVnaW4udjEuVmFyaWFibGUSEwoLcHVsbF9wb2xpY3kYBiADKAkSKgoFcG9ydHMYByADKAsyGy5kcm92ZXIucGx1Z2luLnYxLkltYWdlUG9ydCI1Cg5Kb2JDb250YWlubWVudBITCgt0cmFja2luZ19pZBgBIAEoCRIOCgZjZ3JvdXAYAiABKAkirAIKCkpvYkNvbnRleHQSDgoGam9iX2lkGAEgASgJEhAKCGpvYl9uYW1lGAIgASgJEhAKCGpvYl9qc29uGAMgASgMEi0KCXZhcmlhYmxlcxgEIAMoCzIaLmRyb3Zlci5wbHVnaW4udjEuVmFyaWFibGUSEwoLcnVubmVyX25hbWUYBSABKAkSHAoUcnVubmVyX3NldHRpbmdzX2pzb24YBiABKAkSJgoFaW1hZ2UYByABKAsyFy5kcm92ZXIucGx1Z2luLnYxLkltYWdlEikKCHNlcnZpY2VzGAggAygLMhcuZHJvdmVyLnBsdWdpbi52MS5JbWFnZRI1Cgtjb250YWlubWVudBgJIAEoCzIgLmRyb3Zlci5wbHVnaW4udjEuSm9iQ29udGFpbm1lbnQiSwoLT3V0cHV0Q2h1bmsSLgoGc3RyZWFtGAEgASgOMh4uZHJvdmVyLnBsdWdpbi52MS5PdXRwdXRTdHJlYW0SDAoEZGF0YRgCIAEoDCJdCgtTdGFnZVJlc3VsdBIqCgRraW5kGAEgASgOMhwuZHJvdmVyLnBsdWdpbi52MS5SZXN1bHRLaW5kEhEKCWV4aXRfY29kZRgCIAEoBRIPCgdtZXNzYWdlGAMgASgJIncKClN0YWdlRXZlbnQSLwoGb3V0cHV0GAEgASgLMh0uZHJvdmVyLnBsdWdpbi52MS5PdXRwdXRDaHVua0gAEi8KBnJlc3VsdBgCIAEoCzIdLmRyb3Zlci5wbHVnaW4udjEuU3RhZ2VSZXN1bHRIAEIHCgVldmVudCphCgxPdXRwdXRTdHJlYW0SHQoZT1VUUFVUX1NUUkVBTV9VTlNQRUNJRklFRBAAEhgKFE9VVFBVVF9TVFJFQU1fU1RET1VUEAESGAoUT1VUUFVUX1NUUkVBTV9TVERFUlIQAiqmAQoKUmVzdWx0S2luZBIbChdSRVNVTFRfS0lORF9VTlNQRUNJRklFRBAAEhcKE1JFU1VMVF9LSU5EX1NVQ0NFU1MQARIdChlSRVNVTFRfS0lORF9CVUlMRF9GQUlMVVJFEAISHgoaUkVTVUxUX0tJTkRfU1lTVEVNX0ZBSUxVUkUQAxIjCh9SRVNVTFRfS0lORF9DT05GSUdVUkFUSU9OX0VSUk9SEARiBnByb3RvMw");
 
 /**
  * A job variable, after drover has added the predefined ones (CI_JOB_ID, CI_PROJECT_DIR, ...).
@@ -155,6 +155,36 @@ export const ImageSchema: GenMessage<Image> = /*@__PURE__*/
   messageDesc(file_drover_plugin_v1_job, 2);
 
 /**
+ * Where a job's processes belong, so that drover can stop all of them when the job ends. Every
+ * process a plugin starts for the job should carry DROVER_JOB_TRACKING_ID=<tracking_id> in its
+ * environment (drover kills what still carries it when the job ends) and, when `cgroup` is set, be
+ * moved into that cgroup v2 directory (drover kills the whole cgroup). The SDK's startChild does
+ * both with its `job` option. The stage scripts drover generates do it for themselves.
+ *
+ * @generated from message drover.plugin.v1.JobContainment
+ */
+export type JobContainment = Message<"drover.plugin.v1.JobContainment"> & {
+  /**
+   * @generated from field: string tracking_id = 1;
+   */
+  trackingId: string;
+
+  /**
+   * "" when the host gives drover no cgroup to manage.
+   *
+   * @generated from field: string cgroup = 2;
+   */
+  cgroup: string;
+};
+
+/**
+ * Describes the message drover.plugin.v1.JobContainment.
+ * Use `create(JobContainmentSchema)` to create a new message.
+ */
+export const JobContainmentSchema: GenMessage<JobContainment> = /*@__PURE__*/
+  messageDesc(file_drover_plugin_v1_job, 3);
+
+/**
  * Everything a plugin needs to know about a job. Every call that concerns a job carries its id;
  * a plugin serves several jobs at once.
  *
@@ -212,6 +242,11 @@ export type JobContext = Message<"drover.plugin.v1.JobContext"> & {
    * @generated from field: repeated drover.plugin.v1.Image services = 8;
    */
   services: Image[];
+
+  /**
+   * @generated from field: drover.plugin.v1.JobContainment containment = 9;
+   */
+  containment?: JobContainment | undefined;
 };
 
 /**
@@ -219,7 +254,7 @@ export type JobContext = Message<"drover.plugin.v1.JobContext"> & {
  * Use `create(JobContextSchema)` to create a new message.
  */
 export const JobContextSchema: GenMessage<JobContext> = /*@__PURE__*/
-  messageDesc(file_drover_plugin_v1_job, 3);
+  messageDesc(file_drover_plugin_v1_job, 4);
 
 /**
  * Bytes a stage printed, exactly as printed (not necessarily UTF-8, not split at line ends).
@@ -243,7 +278,7 @@ export type OutputChunk = Message<"drover.plugin.v1.OutputChunk"> & {
  * Use `create(OutputChunkSchema)` to create a new message.
  */
 export const OutputChunkSchema: GenMessage<OutputChunk> = /*@__PURE__*/
-  messageDesc(file_drover_plugin_v1_job, 4);
+  messageDesc(file_drover_plugin_v1_job, 5);
 
 /**
  * How a stage (or a lifecycle event) ended.
@@ -274,7 +309,7 @@ export type StageResult = Message<"drover.plugin.v1.StageResult"> & {
  * Use `create(StageResultSchema)` to create a new message.
  */
 export const StageResultSchema: GenMessage<StageResult> = /*@__PURE__*/
-  messageDesc(file_drover_plugin_v1_job, 5);
+  messageDesc(file_drover_plugin_v1_job, 6);
 
 /**
  * One message of a stage's output stream: output chunks, then exactly one result.
@@ -305,7 +340,7 @@ export type StageEvent = Message<"drover.plugin.v1.StageEvent"> & {
  * Use `create(StageEventSchema)` to create a new message.
  */
 export const StageEventSchema: GenMessage<StageEvent> = /*@__PURE__*/
-  messageDesc(file_drover_plugin_v1_job, 6);
+  messageDesc(file_drover_plugin_v1_job, 7);
 
 /**
  * @generated from enum drover.plugin.v1.OutputStream

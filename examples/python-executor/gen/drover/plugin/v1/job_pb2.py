@@ -13,29 +13,31 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x64rover/plugin/v1/job.proto\x12\x10\x64rover.plugin.v1\"a\n\x08Variable\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\x0e\n\x06masked\x18\x03 \x01(\x08\x12\x0c\n\x04\x66ile\x18\x04 \x01(\x08\x12\x0e\n\x06public\x18\x05 \x01(\x08\x12\x0b\n\x03raw\x18\x06 \x01(\x08\";\n\tImagePort\x12\x0e\n\x06number\x18\x01 \x01(\r\x12\x10\n\x08protocol\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\"\xb9\x01\n\x05Image\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x61lias\x18\x02 \x01(\t\x12\x12\n\nentrypoint\x18\x03 \x03(\t\x12\x0f\n\x07\x63ommand\x18\x04 \x03(\t\x12-\n\tvariables\x18\x05 \x03(\x0b\x32\x1a.drover.plugin.v1.Variable\x12\x13\n\x0bpull_policy\x18\x06 \x03(\t\x12*\n\x05ports\x18\x07 \x03(\x0b\x32\x1b.drover.plugin.v1.ImagePort\"\xf5\x01\n\nJobContext\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x10\n\x08job_name\x18\x02 \x01(\t\x12\x10\n\x08job_json\x18\x03 \x01(\x0c\x12-\n\tvariables\x18\x04 \x03(\x0b\x32\x1a.drover.plugin.v1.Variable\x12\x13\n\x0brunner_name\x18\x05 \x01(\t\x12\x1c\n\x14runner_settings_json\x18\x06 \x01(\t\x12&\n\x05image\x18\x07 \x01(\x0b\x32\x17.drover.plugin.v1.Image\x12)\n\x08services\x18\x08 \x03(\x0b\x32\x17.drover.plugin.v1.Image\"K\n\x0bOutputChunk\x12.\n\x06stream\x18\x01 \x01(\x0e\x32\x1e.drover.plugin.v1.OutputStream\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"]\n\x0bStageResult\x12*\n\x04kind\x18\x01 \x01(\x0e\x32\x1c.drover.plugin.v1.ResultKind\x12\x11\n\texit_code\x18\x02 \x01(\x05\x12\x0f\n\x07message\x18\x03 \x01(\t\"w\n\nStageEvent\x12/\n\x06output\x18\x01 \x01(\x0b\x32\x1d.drover.plugin.v1.OutputChunkH\x00\x12/\n\x06result\x18\x02 \x01(\x0b\x32\x1d.drover.plugin.v1.StageResultH\x00\x42\x07\n\x05\x65vent*a\n\x0cOutputStream\x12\x1d\n\x19OUTPUT_STREAM_UNSPECIFIED\x10\x00\x12\x18\n\x14OUTPUT_STREAM_STDOUT\x10\x01\x12\x18\n\x14OUTPUT_STREAM_STDERR\x10\x02*\xa6\x01\n\nResultKind\x12\x1b\n\x17RESULT_KIND_UNSPECIFIED\x10\x00\x12\x17\n\x13RESULT_KIND_SUCCESS\x10\x01\x12\x1d\n\x19RESULT_KIND_BUILD_FAILURE\x10\x02\x12\x1e\n\x1aRESULT_KIND_SYSTEM_FAILURE\x10\x03\x12#\n\x1fRESULT_KIND_CONFIGURATION_ERROR\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x64rover/plugin/v1/job.proto\x12\x10\x64rover.plugin.v1\"a\n\x08Variable\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\x0e\n\x06masked\x18\x03 \x01(\x08\x12\x0c\n\x04\x66ile\x18\x04 \x01(\x08\x12\x0e\n\x06public\x18\x05 \x01(\x08\x12\x0b\n\x03raw\x18\x06 \x01(\x08\";\n\tImagePort\x12\x0e\n\x06number\x18\x01 \x01(\r\x12\x10\n\x08protocol\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\"\xb9\x01\n\x05Image\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x61lias\x18\x02 \x01(\t\x12\x12\n\nentrypoint\x18\x03 \x03(\t\x12\x0f\n\x07\x63ommand\x18\x04 \x03(\t\x12-\n\tvariables\x18\x05 \x03(\x0b\x32\x1a.drover.plugin.v1.Variable\x12\x13\n\x0bpull_policy\x18\x06 \x03(\t\x12*\n\x05ports\x18\x07 \x03(\x0b\x32\x1b.drover.plugin.v1.ImagePort\"5\n\x0eJobContainment\x12\x13\n\x0btracking_id\x18\x01 \x01(\t\x12\x0e\n\x06\x63group\x18\x02 \x01(\t\"\xac\x02\n\nJobContext\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x10\n\x08job_name\x18\x02 \x01(\t\x12\x10\n\x08job_json\x18\x03 \x01(\x0c\x12-\n\tvariables\x18\x04 \x03(\x0b\x32\x1a.drover.plugin.v1.Variable\x12\x13\n\x0brunner_name\x18\x05 \x01(\t\x12\x1c\n\x14runner_settings_json\x18\x06 \x01(\t\x12&\n\x05image\x18\x07 \x01(\x0b\x32\x17.drover.plugin.v1.Image\x12)\n\x08services\x18\x08 \x03(\x0b\x32\x17.drover.plugin.v1.Image\x12\x35\n\x0b\x63ontainment\x18\t \x01(\x0b\x32 .drover.plugin.v1.JobContainment\"K\n\x0bOutputChunk\x12.\n\x06stream\x18\x01 \x01(\x0e\x32\x1e.drover.plugin.v1.OutputStream\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"]\n\x0bStageResult\x12*\n\x04kind\x18\x01 \x01(\x0e\x32\x1c.drover.plugin.v1.ResultKind\x12\x11\n\texit_code\x18\x02 \x01(\x05\x12\x0f\n\x07message\x18\x03 \x01(\t\"w\n\nStageEvent\x12/\n\x06output\x18\x01 \x01(\x0b\x32\x1d.drover.plugin.v1.OutputChunkH\x00\x12/\n\x06result\x18\x02 \x01(\x0b\x32\x1d.drover.plugin.v1.StageResultH\x00\x42\x07\n\x05\x65vent*a\n\x0cOutputStream\x12\x1d\n\x19OUTPUT_STREAM_UNSPECIFIED\x10\x00\x12\x18\n\x14OUTPUT_STREAM_STDOUT\x10\x01\x12\x18\n\x14OUTPUT_STREAM_STDERR\x10\x02*\xa6\x01\n\nResultKind\x12\x1b\n\x17RESULT_KIND_UNSPECIFIED\x10\x00\x12\x17\n\x13RESULT_KIND_SUCCESS\x10\x01\x12\x1d\n\x19RESULT_KIND_BUILD_FAILURE\x10\x02\x12\x1e\n\x1aRESULT_KIND_SYSTEM_FAILURE\x10\x03\x12#\n\x1fRESULT_KIND_CONFIGURATION_ERROR\x10\x04\x62\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'drover.plugin.v1.job_pb2', globals())
 if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
-  _OUTPUTSTREAM._serialized_start=937
-  _OUTPUTSTREAM._serialized_end=1034
-  _RESULTKIND._serialized_start=1037
-  _RESULTKIND._serialized_end=1203
+  _OUTPUTSTREAM._serialized_start=1047
+  _OUTPUTSTREAM._serialized_end=1144
+  _RESULTKIND._serialized_start=1147
+  _RESULTKIND._serialized_end=1313
   _VARIABLE._serialized_start=48
   _VARIABLE._serialized_end=145
   _IMAGEPORT._serialized_start=147
   _IMAGEPORT._serialized_end=206
   _IMAGE._serialized_start=209
   _IMAGE._serialized_end=394
-  _JOBCONTEXT._serialized_start=397
-  _JOBCONTEXT._serialized_end=642
-  _OUTPUTCHUNK._serialized_start=644
-  _OUTPUTCHUNK._serialized_end=719
-  _STAGERESULT._serialized_start=721
-  _STAGERESULT._serialized_end=814
-  _STAGEEVENT._serialized_start=816
-  _STAGEEVENT._serialized_end=935
+  _JOBCONTAINMENT._serialized_start=396
+  _JOBCONTAINMENT._serialized_end=449
+  _JOBCONTEXT._serialized_start=452
+  _JOBCONTEXT._serialized_end=752
+  _OUTPUTCHUNK._serialized_start=754
+  _OUTPUTCHUNK._serialized_end=829
+  _STAGERESULT._serialized_start=831
+  _STAGERESULT._serialized_end=924
+  _STAGEEVENT._serialized_start=926
+  _STAGEEVENT._serialized_end=1045
 # @@protoc_insertion_point(module_scope)
