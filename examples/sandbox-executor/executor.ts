@@ -90,8 +90,16 @@ export function sandboxExecutor(version: string): ExecutorPlugin {
         }
         let sandbox = jobs.get(jobId);
         if (!sandbox) {
+          let base: string;
           try {
-            sandbox = createSandbox(settings.baseDir, jobId);
+            base = jobsDir(settings.baseDir);
+          } catch (err) {
+            // The administrator's setting: not retried.
+            yield configureFailed(ResultKind.CONFIGURATION_ERROR, (err as Error).message);
+            return;
+          }
+          try {
+            sandbox = createSandbox(base, jobId);
           } catch (err) {
             yield configureFailed(
               ResultKind.SYSTEM_FAILURE,
@@ -220,8 +228,7 @@ function jobsDir(baseDir: string | undefined): string {
   return baseDir;
 }
 
-function createSandbox(configured: string | undefined, jobId: string): Sandbox {
-  const baseDir = jobsDir(configured);
+function createSandbox(baseDir: string, jobId: string): Sandbox {
   // mkdtemp: 0700 and a random suffix, so two drover processes with the same job id never collide.
   const dir = mkdtempSync(join(baseDir, `job-${jobId.replace(/[^\w.-]/g, "_")}-`));
   const sandbox = { dir, home: join(dir, "home"), scripts: join(dir, "scripts"), running: new Set<Child>() };
