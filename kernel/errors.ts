@@ -42,6 +42,12 @@ export interface ErrorDetails {
   keyPath?: string;
   /** Several problems found at once (config check): each already a full sentence. */
   problems?: readonly string[];
+  /**
+   * How a plugin call failed, where that decides what happens next: the plugin does not implement
+   * the method (an executor may leave out Prepare and Cleanup), or a message was over the size limit
+   * (sending it again cannot help).
+   */
+  callFailure?: "unimplemented" | "too_large";
 }
 
 const brand = Symbol.for("drover.error");

@@ -12,7 +12,14 @@
  *    and when something outside the group still holds the output pipes a moment later (a child
  *    that started its own session: `setsid`, a daemon), it is found by its process tag and killed
  *    too, so that the stage ends instead of waiting for it (test/e2e/faults/driver-faults.test.ts,
- *    "a background child in its own session").
+ *    "a background child in its own session"). One exception, asked for by name: `keepBackground`
+ *    (a started job hook's background processes live until the job ends, GitHub's "async hooks");
+ *  - runs the embedded JavaScript runtime (drover itself as `bun`) only when asked for by name:
+ *    `embeddedRuntime`;
+ *  - writes its output into real pipes (os-pipe.ts), as GitLab Runner's children do, not the
+ *    sockets `stdio: "pipe"` gives: `echo x > /dev/stderr` works in a script. With `output:
+ *    "combined"` its stdout and stderr are one pipe, so what it prints on both keeps its order
+ *    (GitLab Runner gives a stage's script one writer for both).
  *
  * The escalation follows execa's lib/terminate/kill.js and timeout.js, with process groups added.
  * The spawn itself is node:child_process, not execa (the original design named execa): drover uses none of
@@ -23,10 +30,13 @@
  * serial path: that is what decided it.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { statSync, writeFileSync } from "node:fs";
-import { Readable, type Writable } from "node:stream";
+import { closeSync, existsSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { PassThrough, Readable, type Writable } from "node:stream";
 import { DroverError } from "../errors.ts";
-import { type Env, JOB_TRACKING_ENV, PROCESS_TAG_ENV, scrubEnv } from "./env.ts";
+import { EMBEDDED_RUNTIME_ENV, type Env, JOB_TRACKING_ENV, PROCESS_TAG_ENV, scrubEnv } from "./env.ts";
+import { osPipe, pipeReader } from "./os-pipe.ts";
+import { ownedTempDir } from "./owned-temp-dirs.ts";
 import { sweepTaggedProcesses } from "./sweep.ts";
 import { processTag } from "./tag.ts";
 
@@ -41,6 +51,13 @@ export interface ChildOptions {
   /** Set after scrubbing: only the plugin launcher uses this, for the plugin-protocol variables. */
   protocolEnv?: Record<string, string>;
   stdin?: "ignore" | "pipe";
+  /**
+   * "separate" (default): stdout and stderr are two pipes. "combined": one pipe is the child's
+   * stdout and stderr, read as `stdout` (`stderr` ends empty), so that their order is kept. Where
+   * real pipes are not available (os-pipe.ts) both modes fall back to two sockets: read both
+   * streams (mergeOutput) whatever the mode.
+   */
+  output?: "separate" | "combined";
   /** Stop the child after this long (milliseconds). */
   timeoutMs?: number;
   /** Stop the child when this aborts (cancel). */
@@ -60,6 +77,33 @@ export interface ChildOptions {
    * that when the job ends drover stops it and everything it started (docs/security.md).
    */
   job?: JobProcesses;
+  /**
+   * What the child leaves running in the background when it exits keeps running: it is neither
+   * killed with the child's process group nor swept by the child's tag. For a job hook's
+   * `nohup agent &`, which GitHub's runner lets live until the job ends (its "async hooks"): give
+   * the child `job` too, whose end stops it, since nothing else here will. Timeouts, cancel and
+   * `stop` still reach the whole group while the child runs.
+   *
+   * The consequence: a background process may hold the output pipes open as long as it runs, so
+   * `stdout` and `stderr` end anyway `outputHoldMs` after the child exited, as GitHub's runner
+   * stops waiting for them (ProcessInvoker: 5 s after the exit). What was read until then is
+   * delivered; what comes later is still read, and dropped, so that the background process never
+   * writes into a closed pipe (SIGPIPE would kill it).
+   */
+  keepBackground?: boolean;
+  /** With `keepBackground`: how long the output may stay open after the child exited. */
+  outputHoldMs?: number;
+  /**
+   * Runs `args` (a JavaScript file and its arguments) with the JavaScript runtime embedded in this
+   * executable: `command` must be `process.execPath` (drover itself), and the child gets
+   * BUN_BE_BUN=1, which makes the compiled binary act as `bun`. Why that is safe, although every
+   * other child has BUN_BE_BUN scrubbed: it is set here, after scrubbing, for this one child, which
+   * is started on purpose to run the given file; the runtime starts isolated from its working
+   * directory (RUNTIME_ISOLATION); and a preloaded line removes BUN_BE_BUN from the script's own
+   * environment before the script runs, so that a Bun-compiled program it starts (drover included)
+   * is that program, not `bun`.
+   */
+  embeddedRuntime?: boolean;
 }
 
 /** Where a job's processes belong (the protocol's JobContainment has the same shape). */
@@ -97,6 +141,8 @@ export interface Child {
 }
 
 const DEFAULT_GIVE_UP_MS = 10_000;
+/** `keepBackground`: GitHub's runner waits 5 s for the output after the exit (ProcessInvoker). */
+const DEFAULT_OUTPUT_HOLD_MS = 5_000;
 /**
  * After the group leader exited and its group was killed, how long the output pipes may stay open
  * before drover looks for processes outside the group that hold them (normally they close within
@@ -127,32 +173,76 @@ export function startChild(options: ChildOptions): Child {
   const tag = options.tag ?? `${processTag()}/${++childCount}`;
   env[PROCESS_TAG_ENV] = tag;
   if (options.job?.trackingId) env[JOB_TRACKING_ENV] = options.job.trackingId;
-  let subprocess: ChildProcess;
+  let spawned: Spawned;
   try {
-    subprocess = startProcess(options, env);
+    let args = options.args ?? [];
+    if (options.embeddedRuntime) {
+      args = embeddedRuntimeArgs(options.command, args);
+      // After scrubbing, for this child only (see ChildOptions.embeddedRuntime).
+      env[EMBEDDED_RUNTIME_ENV] = "1";
+    }
+    spawned = startProcess(options, args, env);
   } catch (err) {
     // A spawn that fails at once throws instead of reporting a failed start (under Bun: E2BIG, an
     // environment too large for execve; faults suite, bad-input.test.ts "10 MiB of variables"):
     // report it like any start failure.
     return notStarted(options, env, err, started);
   }
-  if (options.job?.cgroup && subprocess.pid !== undefined) joinCgroup(options.job.cgroup, subprocess.pid);
-  return supervise(subprocess, options, tag, started);
+  const pid = spawned.subprocess.pid;
+  if (options.job?.cgroup && pid !== undefined) joinCgroup(options.job.cgroup, pid);
+  return supervise(spawned, options, tag, started);
 }
 
-function startProcess(options: ChildOptions, env: Env): ChildProcess {
-  return spawn(options.command, options.args ?? [], {
-    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
-    env,
-    detached: true,
-    stdio: [options.stdin ?? "ignore", "pipe", "pipe"],
-    windowsHide: true,
-  });
+/** A started process and the read ends of its output. */
+interface Spawned {
+  subprocess: ChildProcess;
+  stdout: Readable;
+  stderr: Readable;
 }
 
-function supervise(subprocess: ChildProcess, options: ChildOptions, tag: string, started: number): Child {
+function startProcess(options: ChildOptions, args: readonly string[], env: Env): Spawned {
+  const spawnWith = (stdout: "pipe" | number, stderr: "pipe" | number) =>
+    spawn(options.command, args, {
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+      env,
+      detached: true,
+      stdio: [options.stdin ?? "ignore", stdout, stderr],
+      windowsHide: true,
+    });
+  const out = osPipe();
+  const err = out && options.output !== "combined" ? osPipe() : undefined;
+  if (out === undefined || (options.output !== "combined" && err === undefined)) {
+    if (out) for (const fd of out) closeSync(fd);
+    const subprocess = spawnWith("pipe", "pipe");
+    return { subprocess, stdout: subprocess.stdout as Readable, stderr: subprocess.stderr as Readable };
+  }
+  let subprocess: ChildProcess;
+  try {
+    subprocess = spawnWith(out[1], err?.[1] ?? out[1]);
+  } catch (error) {
+    closeSync(out[0]);
+    if (err) closeSync(err[0]);
+    throw error;
+  } finally {
+    // The child has its copies of the write ends (or none): the pipes end when the child's side
+    // is closed, by the child and whatever it started.
+    closeSync(out[1]);
+    if (err) closeSync(err[1]);
+  }
+  return {
+    subprocess,
+    stdout: pipeReader(out[0]),
+    stderr: err ? pipeReader(err[0]) : Readable.from([]),
+  };
+}
+
+function supervise(spawned: Spawned, options: ChildOptions, tag: string, started: number): Child {
+  const { subprocess } = spawned;
   const pid = subprocess.pid;
   if (pid !== undefined) liveGroups.add(pid);
+  const held = options.keepBackground
+    ? { stdout: holdableOutput(spawned.stdout), stderr: holdableOutput(spawned.stderr) }
+    : undefined;
 
   let timedOut = false;
   let canceled = false;
@@ -197,8 +287,17 @@ function supervise(subprocess: ChildProcess, options: ChildOptions, tag: string,
   }>((resolve) => {
     subprocess.once("exit", (code, signal) => {
       exited = true;
-      if (pid !== undefined) signalGroup(pid, "SIGKILL");
-      sweepPipeHolders(subprocess.stdout, subprocess.stderr, tag);
+      if (held) {
+        // What it left running stays (keepBackground); the output ends when the pipes close, or
+        // after the hold if something still holds them.
+        setTimeout(() => {
+          held.stdout.cut();
+          held.stderr.cut();
+        }, options.outputHoldMs ?? DEFAULT_OUTPUT_HOLD_MS).unref();
+      } else {
+        if (pid !== undefined) signalGroup(pid, "SIGKILL");
+        sweepPipeHolders(spawned.stdout, spawned.stderr, tag);
+      }
       resolve({ exitCode: code ?? undefined, signal: signal ?? undefined, startError: undefined });
     });
     // 'error' after a successful start (a failed kill) changes nothing: 'exit' still comes. Without
@@ -207,8 +306,8 @@ function supervise(subprocess: ChildProcess, options: ChildOptions, tag: string,
     subprocess.on("error", (err: NodeJS.ErrnoException) => {
       if (pid !== undefined) return;
       exited = true;
-      subprocess.stdout?.destroy();
-      subprocess.stderr?.destroy();
+      spawned.stdout.destroy();
+      spawned.stderr.destroy();
       resolve({
         exitCode: undefined,
         signal: undefined,
@@ -236,13 +335,78 @@ function supervise(subprocess: ChildProcess, options: ChildOptions, tag: string,
 
   return {
     pid,
-    stdout: subprocess.stdout as Readable,
-    stderr: subprocess.stderr as Readable,
+    stdout: held?.stdout.output ?? spawned.stdout,
+    stderr: held?.stderr.output ?? spawned.stderr,
     stdin: subprocess.stdin ?? null,
     exited: exitedPromise,
     stop,
     kill,
   };
+}
+
+/**
+ * One output pipe of a `keepBackground` child, as its reader sees it: the same bytes, with
+ * back-pressure, until the pipe ends or `cut()` is called. From then on the pipe is still read and
+ * what comes is dropped, so that a background process that writes to it never meets a closed pipe;
+ * the same when the reader goes away (destroys the stream) first.
+ */
+function holdableOutput(pipe: Readable): { output: Readable; cut: () => void } {
+  const output = new PassThrough();
+  let cut = false;
+  const drop = () => {
+    cut = true;
+    pipe.resume();
+  };
+  const end = () => {
+    if (cut) return;
+    drop();
+    output.end();
+  };
+  pipe.on("data", (chunk: Uint8Array) => {
+    if (!cut && !output.write(chunk)) pipe.pause();
+  });
+  output.on("drain", () => {
+    if (!cut) pipe.resume();
+  });
+  pipe.once("close", end);
+  pipe.once("error", (err) => {
+    if (cut) return;
+    drop();
+    output.destroy(err);
+  });
+  output.once("close", () => {
+    if (!cut) drop();
+  });
+  return { output, cut: end };
+}
+
+/**
+ * Bun's start-up reads, from the working directory, a `.env` (into the script's environment) and a
+ * `bunfig.toml` (whose `preload` runs code before the script), and installs missing packages from
+ * the network. A script run with `embeddedRuntime` is trusted, its working directory need not be (a
+ * job hook runs in the project's directory): none of that may come from there. Node, which GitHub's
+ * runner runs hook scripts with, does none of it either.
+ */
+const RUNTIME_ISOLATION = ["--no-env-file", "--config=/dev/null", "--no-install"];
+
+/** The file preloaded into an `embeddedRuntime` child; made at first use, removed at exit. */
+let runtimePreload: string | undefined;
+
+/** The arguments that make this executable, started with BUN_BE_BUN=1, run `args` as `node args` would. */
+function embeddedRuntimeArgs(command: string, args: readonly string[]): string[] {
+  if (command !== process.execPath) {
+    throw new Error(
+      `embeddedRuntime runs this executable only (${JSON.stringify(process.execPath)}), not ${JSON.stringify(command)}`,
+    );
+  }
+  if (runtimePreload === undefined || !existsSync(runtimePreload)) {
+    const dir = ownedTempDir("drover-runtime-");
+    const file = join(dir, "forget-be-bun.js");
+    writeFileSync(file, `delete process.env.${EMBEDDED_RUNTIME_ENV};\n`, { mode: 0o600 });
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+    runtimePreload = file;
+  }
+  return [...RUNTIME_ISOLATION, "--preload", runtimePreload, ...args];
 }
 
 /** A child that could not be started at all: closed pipes, and an exit that says why. */

@@ -7,9 +7,15 @@
  */
 import { MAGIC_COOKIE_KEY, PROTOCOL_VERSIONS_ENV, SOCKET_DIR_ENV } from "../protocol/handshake.ts";
 
+/**
+ * Makes a compiled Bun executable (drover) act as `bun` itself. Scrubbed from every child; only
+ * startChild's `embeddedRuntime` sets it, for the one child it starts that way (child.ts).
+ */
+export const EMBEDDED_RUNTIME_ENV = "BUN_BE_BUN";
+
 export const SCRUBBED_VARIABLES: readonly string[] = [
   "BUN_OPTIONS",
-  "BUN_BE_BUN",
+  EMBEDDED_RUNTIME_ENV,
   "NODE_OPTIONS",
   MAGIC_COOKIE_KEY,
   PROTOCOL_VERSIONS_ENV,

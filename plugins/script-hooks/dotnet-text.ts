@@ -77,3 +77,18 @@ export function tryParseInt32(value: string | undefined): number | undefined {
   const n = Number(`${match[1] ?? ""}${digits}`);
   return n >= -2147483648 && n <= 2147483647 ? n : undefined;
 }
+
+/**
+ * `bool.TryParse(value, out b)`: "true" or "false" in any case, with white space and NUL characters
+ * around it ignored; anything else (`1`, `yes`, empty, missing) is no boolean.
+ */
+export function tryParseBoolean(value: string | undefined): boolean | undefined {
+  if (value === undefined) return undefined;
+  let start = 0;
+  let end = value.length;
+  const ignored = (char: string) => char === "\0" || isWhiteSpace(char);
+  while (start < end && ignored(value.charAt(start))) start++;
+  while (end > start && ignored(value.charAt(end - 1))) end--;
+  const word = value.slice(start, end).toLowerCase();
+  return word === "true" ? true : word === "false" ? false : undefined;
+}

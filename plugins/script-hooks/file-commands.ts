@@ -55,40 +55,58 @@ function kib(bytes: number): string {
 }
 
 /**
- * The variables up to the first one that breaks ENV_ENTRY_LIMIT or ENV_TOTAL_LIMIT (later entries
- * for a name replace earlier ones in the total); that one is a fatal problem, as a parse error
- * stops the file there.
+ * What the variables one hook run sets (GITHUB_ENV, and `::set-env` where it is allowed) take in
+ * the environment, against ENV_ENTRY_LIMIT and ENV_TOTAL_LIMIT; a later value for a name replaces
+ * the earlier one in the total.
  */
-function withinEnvLimits(variables: readonly EnvFileVariable[]): {
+export class EnvBudget {
+  readonly #sizes = new Map<string, number>();
+  #total = 0;
+
+  /** Counts the variable; or, when it would break a limit, says why and counts nothing. */
+  add(name: string, value: string): string | undefined {
+    const bytes = Buffer.byteLength(name) + Buffer.byteLength(value) + 2;
+    if (bytes > ENV_ENTRY_LIMIT)
+      return `${name} is ${kib(bytes)} long; an environment variable can hold at most ${kib(ENV_ENTRY_LIMIT)}, no process could be started with it`;
+    const total = this.#total + bytes - (this.#sizes.get(name) ?? 0);
+    if (total > ENV_TOTAL_LIMIT)
+      return `with ${name} the variables set take ${kib(total)}; at most ${kib(ENV_TOTAL_LIMIT)} can be added to the environment of the job's processes`;
+    this.#total = total;
+    this.#sizes.set(name, bytes);
+    return undefined;
+  }
+}
+
+/**
+ * The variables up to the first one that breaks the budget; that one is a fatal problem, as a
+ * parse error stops the file there.
+ */
+function withinEnvLimits(
+  variables: readonly EnvFileVariable[],
+  budget: EnvBudget,
+): {
   variables: EnvFileVariable[];
   problems: FileCommandProblem[];
 } {
-  const sizes = new Map<string, number>();
-  let total = 0;
   for (const [index, v] of variables.entries()) {
-    const bytes = Buffer.byteLength(v.name) + Buffer.byteLength(v.value) + 2;
-    const fail = (message: string) => ({
-      variables: variables.slice(0, index),
-      problems: [{ line: v.line, fatal: true, message: `$GITHUB_ENV line ${v.line}: ${message}` }],
-    });
-    if (bytes > ENV_ENTRY_LIMIT) {
-      return fail(
-        `${v.name} is ${kib(bytes)} long; an environment variable can hold at most ${kib(ENV_ENTRY_LIMIT)}, no process could be started with it`,
-      );
-    }
-    total += bytes - (sizes.get(v.name) ?? 0);
-    sizes.set(v.name, bytes);
-    if (total > ENV_TOTAL_LIMIT) {
-      return fail(
-        `with ${v.name} the variables set take ${kib(total)}; at most ${kib(ENV_TOTAL_LIMIT)} can be added to the environment of the job's processes`,
-      );
-    }
+    const over = budget.add(v.name, v.value);
+    if (over !== undefined)
+      return {
+        variables: variables.slice(0, index),
+        problems: [{ line: v.line, fatal: true, message: `$GITHUB_ENV line ${v.line}: ${over}` }],
+      };
   }
   return { variables: [...variables], problems: [] };
 }
 
-/** GitHub's file commands, in its order: GITHUB_PATH, GITHUB_ENV, then the step summary. */
-export function fileCommandEvents(files: HookFiles): {
+/**
+ * GitHub's file commands, in its order: GITHUB_PATH, GITHUB_ENV, then the step summary. `budget`
+ * already holds what the run set with `::set-env`.
+ */
+export function fileCommandEvents(
+  files: HookFiles,
+  budget: EnvBudget = new EnvBudget(),
+): {
   events: LifecycleEventInit[];
   failure: string | undefined;
 } {
@@ -127,7 +145,7 @@ export function fileCommandEvents(files: HookFiles): {
     ]);
   } else if (envFile && envFile.size > 0) {
     const parsed = parseEnvFile(envFile.read());
-    const sized = withinEnvLimits(parsed.variables);
+    const sized = withinEnvLimits(parsed.variables, budget);
     for (const v of sized.variables) events.push(setEnvEvent(v.name, v.value));
     report("env", [...parsed.problems, ...sized.problems]);
   }

@@ -4,7 +4,16 @@
  * step debug) as text, and the rest as annotation and mask events. Consecutive output of one
  * stream is sent as one event per chunk, not one per line.
  */
-import { annotationEvent, type LifecycleEventInit, maskEvent, outputEvent, type Stream } from "./events.ts";
+import {
+  addPathEvent,
+  annotationEvent,
+  type LifecycleEventInit,
+  maskEvent,
+  outputEvent,
+  type Stream,
+  setEnvEvent,
+} from "./events.ts";
+import { EnvBudget } from "./file-commands.ts";
 import { WorkflowCommandParser } from "./workflow-commands.ts";
 
 const encoder = new TextEncoder();
@@ -29,16 +38,32 @@ class OutputBatch {
   }
 }
 
+export interface OutputProcessorOptions {
+  /** Step debug: `::debug::` lines shown, commands echoed. */
+  debug: boolean;
+  /** `::set-env` and `::add-path` allowed (ACTIONS_ALLOW_UNSECURE_COMMANDS). */
+  allowUnsecureCommands?: boolean;
+  /** Counts what `::set-env` sets, shared with the run's GITHUB_ENV (file-commands.ts). */
+  envBudget?: EnvBudget;
+}
+
 /** Turns lines of one hook run into events, through one workflow-command parser. */
 export class OutputProcessor {
   readonly parser: WorkflowCommandParser;
+  readonly #debug: boolean;
+  readonly #envBudget: EnvBudget;
   #decoder = new TextDecoder();
   #batch = new OutputBatch();
   /** The first workflow command that failed the step, for the result message. */
   commandFailure: string | undefined;
 
-  constructor(private readonly debug: boolean) {
-    this.parser = new WorkflowCommandParser({ debug });
+  constructor(options: OutputProcessorOptions) {
+    this.#debug = options.debug;
+    this.#envBudget = options.envBudget ?? new EnvBudget();
+    this.parser = new WorkflowCommandParser({
+      debug: options.debug,
+      allowUnsecureCommands: options.allowUnsecureCommands ?? false,
+    });
   }
 
   line(stream: Stream, bytes: Uint8Array, out: LifecycleEventInit[]): void {
@@ -64,7 +89,7 @@ export class OutputProcessor {
           text("##[endgroup]");
           break;
         case "debug":
-          if (this.debug) text(`##[debug]${e.message}`);
+          if (this.#debug) text(`##[debug]${e.message}`);
           break;
         case "mask":
           event(maskEvent(e.value));
@@ -73,8 +98,23 @@ export class OutputProcessor {
           event(annotationEvent(e.level, e.message, e.properties));
           break;
         case "problem":
-          event(annotationEvent(e.level, e.message));
-          if (e.failsStep) this.commandFailure ??= `a workflow command failed (output line ${e.line})`;
+          this.#problem(e.line, e.level, e.message, e.failsStep, event);
+          break;
+        case "set-env": {
+          const over = this.#envBudget.add(e.name, e.value);
+          if (over === undefined) event(setEnvEvent(e.name, e.value));
+          else
+            this.#problem(
+              e.line,
+              "error",
+              `output line ${e.line}: Unable to process command '::set-env name=${e.name}::' successfully. ${over}`,
+              true,
+              event,
+            );
+          break;
+        }
+        case "add-path":
+          event(addPathEvent(e.path));
           break;
       }
     }
@@ -82,5 +122,16 @@ export class OutputProcessor {
 
   flush(out: LifecycleEventInit[]): void {
     this.#batch.flush(out);
+  }
+
+  #problem(
+    line: number,
+    level: "error" | "warning",
+    message: string,
+    failsStep: boolean,
+    event: (e: LifecycleEventInit) => void,
+  ): void {
+    event(annotationEvent(level, message));
+    if (failsStep) this.commandFailure ??= `a workflow command failed (output line ${line})`;
   }
 }

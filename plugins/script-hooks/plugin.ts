@@ -9,11 +9,17 @@
  *  - JobCompleted runs every `job_completed` script, even after one failed (they are cleanup), and
  *    ends with the first failure.
  *  - Each script's events stream back as it runs (hook-script.ts); only one result ends the stream.
+ *  - A job's hooks share its state (job-state.ts): RUNNER_TEMP, and what its started hooks exported
+ *    (GITHUB_ENV, GITHUB_PATH), which every later hook of the job sees. The state goes after the
+ *    job's JobCompleted; after JobStarted already when no completed script is set (then no
+ *    JobCompleted comes); at shutdown for every job.
  *
  * @example
  * // plugin mode entry (main.ts)
  * await serveLifecycle(scriptHooksPlugin("1.2.3"));
  */
+
+import { tmpdir } from "node:os";
 import {
   create,
   type HandlerContext,
@@ -25,6 +31,7 @@ import {
 import { type LifecycleEventInit, ResultKind, resultEvent } from "./events.ts";
 import type { HookEvent } from "./hook-env.ts";
 import { runHookScript } from "./hook-script.ts";
+import { HookJobs, type StartedExports } from "./job-state.ts";
 import { parseScriptHooksSettings } from "./settings.ts";
 
 export interface ScriptHooksOptions {
@@ -32,14 +39,24 @@ export interface ScriptHooksOptions {
   baseEnv?: Record<string, string | undefined>;
   /** SIGTERM → SIGKILL delay for a timed-out or cancelled hook. */
   graceMs?: number;
-  /** Where per-run private directories are made; defaults to the system temp dir. */
+  /** Where each job's private directory is made; defaults to the system temp dir. */
   tmpDir?: string;
+  /** How long a started hook's background process may keep its step's output open (startChild). */
+  outputHoldMs?: number;
+}
+
+/** Keeps what a started hook's event exports, as the core applies it to the job's later stages. */
+function recordExport(exported: StartedExports, event: LifecycleEventInit): void {
+  const e = event.event;
+  if (e?.case === "setEnv" && e.value.name !== undefined) exported.env[e.value.name] = e.value.value ?? "";
+  else if (e?.case === "addPath" && e.value) exported.pathPrepend.unshift(e.value);
 }
 
 /** The plugin: info, the two Lifecycle handlers, and shutdown (stops every running hook). */
 export function scriptHooksPlugin(version: string, options: ScriptHooksOptions = {}): LifecyclePlugin {
   /** Calls in flight: shutdown aborts them and waits until their processes are gone. */
   const running = new Set<{ abort: AbortController; done: Promise<void> }>();
+  const jobs = new HookJobs(options.tmpDir ?? tmpdir());
 
   async function* runScripts(
     event: HookEvent,
@@ -53,6 +70,25 @@ export function scriptHooksPlugin(version: string, options: ScriptHooksOptions =
       yield resultEvent(ResultKind.CONFIGURATION_ERROR, 0, parsed.message);
       return;
     }
+    const scripts = parsed.settings[event];
+    // The job's state is kept until its JobCompleted: only when that call will come.
+    const lastCall = event === "job_completed" || parsed.settings.job_completed.length === 0;
+    if (!scripts.length) {
+      if (lastCall) jobs.close(context);
+      yield resultEvent(ResultKind.SUCCESS);
+      return;
+    }
+    let state: ReturnType<HookJobs["open"]>;
+    try {
+      state = jobs.open(context);
+    } catch (err) {
+      yield resultEvent(
+        ResultKind.SYSTEM_FAILURE,
+        0,
+        `script-hooks: could not make the job's directory: ${err instanceof Error ? err.message : String(err)}`,
+      );
+      return;
+    }
     const abort = new AbortController();
     const onAbort = () => abort.abort();
     if (ctx.signal.aborted) abort.abort();
@@ -62,20 +98,24 @@ export function scriptHooksPlugin(version: string, options: ScriptHooksOptions =
     running.add(entry);
     try {
       let failure: LifecycleEventInit | undefined;
-      for (const script of parsed.settings[event]) {
+      for (const script of scripts) {
         if (abort.signal.aborted) break;
         for await (const e of runHookScript({
           event,
           path: script.path,
           job: context,
+          state,
           signal: abort.signal,
           ...(script.timeout_seconds === undefined ? {} : { timeoutSeconds: script.timeout_seconds }),
           ...(completed ? { completed } : {}),
           ...(options.baseEnv ? { baseEnv: options.baseEnv } : {}),
           ...(options.graceMs === undefined ? {} : { graceMs: options.graceMs }),
-          ...(options.tmpDir === undefined ? {} : { tmpDir: options.tmpDir }),
+          ...(options.outputHoldMs === undefined ? {} : { outputHoldMs: options.outputHoldMs }),
         })) {
           if (e.event?.case !== "result") {
+            // What a started hook exports, every later hook of the job sees (the core only sends
+            // the completed hooks the variables, not the directories).
+            if (event === "job_started") recordExport(state.exported, e);
             yield e;
             continue;
           }
@@ -87,6 +127,7 @@ export function scriptHooksPlugin(version: string, options: ScriptHooksOptions =
     } finally {
       ctx.signal.removeEventListener("abort", onAbort);
       running.delete(entry);
+      if (lastCall) jobs.close(context);
       finished();
     }
   }
@@ -105,6 +146,7 @@ export function scriptHooksPlugin(version: string, options: ScriptHooksOptions =
       const calls = [...running];
       for (const call of calls) call.abort.abort();
       await Promise.all(calls.map((call) => call.done));
+      jobs.closeAll();
     },
   };
 }

@@ -1,8 +1,11 @@
 /**
  * Which interpreter runs a hook script, by its extension, as GitHub's runner chooses it for job
  * hooks (`GetDefaultShellForScript`): `.sh` → `bash -e <path>`, or `sh -e <path>` when there is no
- * bash on PATH; `.ps1` → `pwsh -command ". '<path>'"`, or `powershell`. The standard step flags
- * (`--noprofile --norc -o pipefail`) are not added: a hook sets what it wants itself.
+ * bash on PATH; `.ps1` → `pwsh -command ". '<path>'"`, or `powershell`; `.js` → the JavaScript
+ * runtime the runner carries: GitHub's is its bundled node, drover's the Bun embedded in its own
+ * executable (this plugin is that executable in plugin mode: process.execPath), started through
+ * startChild's `embeddedRuntime`. The standard step flags (`--noprofile --norc -o pipefail`) are
+ * not added: a hook sets what it wants itself.
  *
  * Arguments are passed as they are, no shell in between. For `.ps1` the path sits inside a
  * PowerShell single-quoted string, so a `'` in it is doubled (GitHub does not, and breaks on it).
@@ -16,6 +19,8 @@ export interface HookShell {
   args: string[];
   /** As GitHub prints it under "Run": `/usr/bin/bash -e {0}`. */
   display: string;
+  /** `command` is this executable, run as its embedded JavaScript runtime (startChild). */
+  embeddedRuntime?: true;
 }
 
 export type ShellChoice = { ok: true; shell: HookShell } | { ok: false; message: string };
@@ -70,11 +75,21 @@ export function chooseShell(scriptPath: string, pathEnv: string | undefined): Sh
         },
       };
     }
+    case ".js":
+      return {
+        ok: true,
+        shell: {
+          command: process.execPath,
+          args: [scriptPath],
+          display: `${process.execPath} {0}`,
+          embeddedRuntime: true,
+        },
+      };
     default:
       // GitHub's message, verbatim.
       return {
         ok: false,
-        message: `${scriptPath} is not a valid path to a script. Make sure it ends in '.sh' or '.ps1'.`,
+        message: `${scriptPath} is not a valid path to a script. Make sure it ends in '.sh', '.ps1' or '.js'.`,
       };
   }
 }

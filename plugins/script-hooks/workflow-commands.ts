@@ -13,14 +13,18 @@
  *  - `::stop-commands::TOKEN` … `::TOKEN::`: in between, nothing is a command. The token may not be
  *    empty, `pause-logging` or a command name; a token longer than 6 characters is masked.
  *  - `::echo::on|off`: echo processed command lines into the log (off by default, on with step debug).
+ *  - `set-env name=N::value` and `add-path::dir`: disabled since 2020 (error, the hook fails) unless
+ *    ACTIONS_ALLOW_UNSECURE_COMMANDS is "true" in the hook's environment (`allowUnsecureCommands`),
+ *    as on GitHub (SetEnvCommandExtension, AddPathCommandExtension); then they do what GITHUB_ENV
+ *    and GITHUB_PATH do, NODE_OPTIONS refused.
  *  - Not supported in hooks: `set-output`/`save-state` (a hook is not a step: warning, ignored),
- *    `set-env`/`add-path` (disabled since 2020: error, the hook fails), problem matchers (warning).
+ *    problem matchers (warning).
  *
  * The parser never throws: every input is either text or a command, and a command that cannot be
  * processed becomes a `problem` that names the output line.
  */
 
-import { isBlank, splitRemoveEmpty, trim, trimStart, tryParseInt32 } from "./dotnet-text.ts";
+import { isBlank, splitRemoveEmpty, trim, trimStart, tryParseBoolean, tryParseInt32 } from "./dotnet-text.ts";
 
 export type AnnotationLevel = "error" | "warning" | "notice";
 
@@ -53,6 +57,10 @@ export type WorkflowCommandEvent =
   | { kind: "endgroup"; line: number }
   /** A value to mask in the job log from now on. */
   | { kind: "mask"; line: number; value: string }
+  /** `::set-env name=N::value`, allowed (ACTIONS_ALLOW_UNSECURE_COMMANDS): as a GITHUB_ENV line. */
+  | { kind: "set-env"; line: number; name: string; value: string }
+  /** `::add-path::dir`, allowed (ACTIONS_ALLOW_UNSECURE_COMMANDS): as a GITHUB_PATH line. */
+  | { kind: "add-path"; line: number; path: string }
   /**
    * A command that could not be processed. `failsStep`: GitHub marks the step failed
    * (`CommandResult = Failed`) even when the script exits 0.
@@ -62,6 +70,19 @@ export type WorkflowCommandEvent =
 export interface WorkflowCommandParserOptions {
   /** Step debug (ACTIONS_STEP_DEBUG): echo starts on, as on GitHub. */
   debug?: boolean;
+  /**
+   * ACTIONS_ALLOW_UNSECURE_COMMANDS is "true" (bool.TryParse) in the environment of the hook: the
+   * administrator's, or what drover passes it (allowUnsecureCommands).
+   */
+  allowUnsecureCommands?: boolean;
+}
+
+/** GitHub's opt-in for `set-env` and `add-path`: ACTIONS_ALLOW_UNSECURE_COMMANDS is "true". */
+export const ALLOW_UNSECURE_COMMANDS_ENV = "ACTIONS_ALLOW_UNSECURE_COMMANDS";
+
+/** Whether `env` (a hook's environment) opts into `set-env` and `add-path`, as GitHub decides it. */
+export function allowUnsecureCommands(env: Readonly<Record<string, string | undefined>>): boolean {
+  return tryParseBoolean(env[ALLOW_UNSECURE_COMMANDS_ENV]) === true;
 }
 
 /** The commands GitHub's runner registers (lower case), besides `stop-commands`. */
@@ -90,10 +111,13 @@ const OMIT_ECHO: ReadonlySet<string> = new Set(["add-mask", "debug", "error", "n
 export const INVALID_STOP_TOKEN_MESSAGE =
   "You cannot use a endToken that is an empty string, the string 'pause-logging', or another workflow command. For more information see: https://docs.github.com/actions/learn-github-actions/workflow-commands-for-github-actions#example-stopping-and-starting-workflow-commands";
 
-/** GitHub's `Constants.Runner.UnsupportedCommandMessageDisabled`, without the opt-in drover does not offer. */
+/** GitHub's `Constants.Runner.UnsupportedCommandMessageDisabled`, verbatim. */
 export function disabledCommandMessage(command: string): string {
-  return `The \`${command}\` command is disabled. Please upgrade to using Environment Files. For more information see: https://github.blog/changelog/2020-10-01-github-actions-deprecating-set-env-and-add-path-commands/`;
+  return `The \`${command}\` command is disabled. Please upgrade to using Environment Files or opt into unsecure command execution by setting the \`ACTIONS_ALLOW_UNSECURE_COMMANDS\` environment variable to \`true\`. For more information see: https://github.blog/changelog/2020-10-01-github-actions-deprecating-set-env-and-add-path-commands/`;
 }
+
+/** Refused by `set-env`, as on GitHub (SetEnvCommandExtension's block list). */
+const SET_ENV_BLOCKED = ["NODE_OPTIONS"];
 
 /** A command line taken apart, before it is processed. */
 export interface ParsedCommand {
@@ -282,9 +306,11 @@ export class WorkflowCommandParser {
   #echo: boolean;
   #stopToken: string | undefined;
   #failed = false;
+  readonly #allowUnsecureCommands: boolean;
 
   constructor(options: WorkflowCommandParserOptions = {}) {
     this.#echo = options.debug ?? false;
+    this.#allowUnsecureCommands = options.allowUnsecureCommands ?? false;
   }
 
   /** True once a command failed in a way that fails the step on GitHub. */
@@ -373,7 +399,10 @@ export class WorkflowCommandParser {
       }
       case "set-env":
       case "add-path":
-        fail(disabledCommandMessage(name));
+        if (!this.#allowUnsecureCommands) fail(disabledCommandMessage(name));
+        else if (name === "set-env") this.#setEnv(line, command, events, fail);
+        else if (command.data === "") fail("Value cannot be null. (Parameter 'path')");
+        else events.push({ kind: "add-path", line, path: command.data });
         break;
       case "set-output":
         warn(
@@ -392,6 +421,42 @@ export class WorkflowCommandParser {
         );
     }
     return events;
+  }
+
+  /** SetEnvCommandExtension, after the opt-in was checked. */
+  #setEnv(
+    line: number,
+    command: ParsedCommand,
+    events: WorkflowCommandEvent[],
+    fail: (detail: string) => void,
+  ): void {
+    const name = command.properties.get("name");
+    if (name === undefined || name === "") {
+      fail("Required field 'name' is missing in ##[set-env] command.");
+      return;
+    }
+    // Beyond GitHub, as in GITHUB_ENV (env-file.ts): what no process environment can hold.
+    if (name.includes("=")) {
+      fail(`Invalid name '${name}': it must not contain '='.`);
+      return;
+    }
+    if (name.includes("\0") || command.data.includes("\0")) {
+      fail(`Invalid value for '${name.replaceAll("\0", "\\0")}': it contains a NUL character.`);
+      return;
+    }
+    const blocked = SET_ENV_BLOCKED.find((b) => b.toLowerCase() === name.toLowerCase());
+    if (blocked !== undefined) {
+      // GitHub reports it as an error and goes on: the step does not fail.
+      events.push({
+        kind: "problem",
+        line,
+        level: "error",
+        message: `output line ${line}: Can't update ${blocked} environment variable using ::set-env:: command.`,
+        failsStep: false,
+      });
+      return;
+    }
+    events.push({ kind: "set-env", line, name, value: command.data });
   }
 
   #stopCommands(line: number, input: string, token: string): WorkflowCommandEvent[] {

@@ -74,6 +74,8 @@ export function shellExecutor(version: string): ExecutorPlugin {
           graceMs: STAGE_GRACE_MS,
           signal: ctx.signal,
           ...(state.job ? { job: state.job } : {}),
+          // One pipe for stdout and stderr, as GitLab Runner's shell executor: the order is kept.
+          output: "combined",
         });
         state.running.add(child);
         try {

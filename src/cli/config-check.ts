@@ -4,6 +4,7 @@ import { homedir } from "node:os";
 import { DroverError } from "../../kernel/errors.ts";
 import { describeTrustProblem, pathTrustProblems } from "../../kernel/files/trusted-path.ts";
 import { checkConfigText } from "../config/check.ts";
+import { loadDotenv } from "../config/dotenv.ts";
 import { configFileTrust } from "../config/file-trust.ts";
 import { lookupConfig } from "../config/lookup.ts";
 import { formatProblem } from "../config/problems.ts";
@@ -64,16 +65,25 @@ export async function configCommand(argv: string[]): Promise<number> {
       errors++;
     }
   }
+  // The hooks may be named in the `.env` beside the file (GitHub's ACTIONS_RUNNER_HOOK_*): check
+  // with the environment drover would run with. A copy: checking changes nothing.
+  const env: Record<string, string | undefined> = { ...process.env };
+  try {
+    loadDotenv(location.path, env);
+  } catch (err) {
+    lines.push(DroverError.from(err).shortMessage);
+    errors++;
+  }
   if (config) {
     try {
-      lifecyclePluginSpecs(config.hooks, process.env);
+      lifecyclePluginSpecs(config.hooks, env);
     } catch (err) {
       lines.push(`${location.path}: ${DroverError.from(err).shortMessage}`);
       errors++;
     }
     // Hook scripts run on the host as drover's user: the script-hooks plugin refuses one that
     // another user could change; say so now rather than at the first job.
-    for (const path of hookScriptPaths(config.hooks, process.env)) {
+    for (const path of hookScriptPaths(config.hooks, env)) {
       const untrusted = pathTrustProblems(path)[0];
       if (untrusted && untrusted.kind !== "unreadable") {
         lines.push(`${location.path}: hook ${path}: refused: ${describeTrustProblem(untrusted)}`);

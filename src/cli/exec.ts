@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { DroverError } from "../../kernel/errors.ts";
 import { killAllChildren } from "../../kernel/process/child.ts";
+import { loadDotenv } from "../config/dotenv.ts";
 import { loadConfig } from "../config/load.ts";
 import type { Config, RunnerConfig } from "../config/model.ts";
 import { formatProblem } from "../config/problems.ts";
@@ -45,7 +46,11 @@ export async function execCommand(
     level: options.logLevel ?? config.logLevel ?? "warn",
     pretty: Boolean(process.stderr.isTTY),
   });
-  for (const warning of warnings) logger.warn({ problem: formatProblem(warning) }, "configuration warning");
+  // The runner's .env, before any plugin starts: what it sets is the administrator's environment.
+  const dotenv = loadDotenv(config.source);
+  for (const warning of [...warnings, ...dotenv.warnings])
+    logger.warn({ problem: formatProblem(warning) }, "configuration warning");
+  if (dotenv.file) logger.info({ file: dotenv.file, variables: dotenv.names }, "read the runner's .env");
   const runner = pickRunner(config, args.values.get("runner"));
 
   // Every job is read and checked before anything runs.

@@ -2,6 +2,7 @@
  * `drover run [--config F]`: the daemon that takes jobs from GitLab-compatible coordinators
  * (docs/daemon.md). Reads config.toml like every command, then hands over to src/daemon.
  */
+import { loadDotenv } from "../config/dotenv.ts";
 import { loadConfig } from "../config/load.ts";
 import { formatProblem } from "../config/problems.ts";
 import { Daemon } from "../daemon/daemon.ts";
@@ -16,13 +17,17 @@ export async function runCommand(argv: string[], options: { logLevel: string | u
       `run takes no arguments besides --config, got ${JSON.stringify(args.positionals[0] ?? "--")}`,
     );
   const explicitPath = args.values.get("config");
-  // The same lookup on every reload: `--config`, else $DROVER_CONFIG, else ./config.toml, ...
-  const load = () =>
-    loadConfig({
+  // The same lookup on every reload: `--config`, else $DROVER_CONFIG, else ./config.toml, ...;
+  // then the runner's .env beside it, into drover's environment, before the jobs' plugins start.
+  const load = async () => {
+    const loaded = await loadConfig({
       ...(explicitPath === undefined ? {} : { explicitPath }),
       env: process.env,
       cwd: process.cwd(),
     });
+    const dotenv = loadDotenv(loaded.config.source);
+    return { ...loaded, warnings: [...loaded.warnings, ...dotenv.warnings] };
+  };
   const initial = await load();
   const logger = createLogger({
     level: options.logLevel ?? initial.config.logLevel ?? "info",

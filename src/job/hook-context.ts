@@ -36,6 +36,10 @@ const SERVER_VALUES: ReadonlyArray<[string, RegExp]> = [
     /^(push|web|trigger|schedule|api|external|pipeline|chat|webide|merge_request_event|external_pull_request_event|parent_pipeline|ondemand_dast_scan|ondemand_dast_validation|security_orchestration_policy)$/,
   ],
   ["CI_DEBUG_TRACE", /^(true|false)$/],
+  // GITHUB_RUN_ATTEMPT and GITHUB_WORKFLOW are made from these (plugins/script-hooks/hook-env.ts).
+  ["CI_JOB_RETRY_COUNT", /^\d{1,9}$/],
+  ["CI_PIPELINE_NAME", /^[^\x00-\x1f\x7f]{1,255}$/],
+  ["CI_CONFIG_PATH", /^[^\x00-\x1f\x7f]{1,1024}$/],
 ];
 /** The same, for values that are URLs: http(s), no credentials, nothing but a URL. */
 const SERVER_URLS = ["CI_SERVER_URL", "CI_API_V4_URL", "CI_PROJECT_URL", "CI_PIPELINE_URL", "CI_JOB_URL"];

@@ -8,7 +8,9 @@
  * - hashicorp hclog JSON, what go-plugin plugins print: `{"@level":"debug","@message":"...",
  *   "@module":"...","@timestamp":"..."}`;
  * - anything else with `level`/`msg` or `message` (Go slog, zap, bunyan);
- * - plain text, with an optional `[DEBUG]`-style prefix as go-plugin's host reads it.
+ * - hclog's text format, its default: `2026-12-02T08:33:00.247Z [WARN]  name: msg: key=value`;
+ * - plain text, with an optional `[DEBUG]`-style prefix as go-plugin's host reads it, also after
+ *   the date and time Go's standard `log` package puts first.
  */
 
 import { LineReader, readLines } from "./line-reader.ts";
@@ -66,10 +68,43 @@ export function parsePluginLogLine(line: string): PluginLogLine {
       }
     }
   }
-  const prefixed = /^\[(TRACE|DEBUG|INFO|WARN|ERROR)\]\s?/.exec(text);
+  const hclog = HCLOG_TEXT.exec(text);
+  if (hclog) {
+    const [head, level, caller, name] = hclog;
+    const fields: Record<string, unknown> = {};
+    if (name !== undefined) fields.module = name;
+    if (caller !== undefined) fields.caller = caller;
+    return { level: levelOf(level)!, msg: text.slice(head.length), fields };
+  }
+  const prefixed = LEVEL_PREFIX.exec(text);
   if (prefixed) return { level: levelOf(prefixed[1])!, msg: text.slice(prefixed[0].length), fields: {} };
   return { level: "info", msg: text, fields: {} };
 }
+
+/**
+ * One line of hclog's text format (go-hclog `intLogger.logPlain`, the same from 0.x to 1.x):
+ *
+ *   2026-12-02T08:33:00.247Z [WARN]  plugin.fc: low disk: free=2GB
+ *   <time>                   <level> [<caller>: ][<name>: ]<message>[: key=value ...]
+ *
+ * The time is hclog's default format (`2006-01-02T15:04:05.000Z0700`) or RFC 3339; `[INFO]` and
+ * `[WARN]` are padded with a space to the width of `[DEBUG]`; the caller (`dir/file.go:12`) is
+ * there when the logger was made with `IncludeLocation`, the name when it has one. The key=value
+ * pairs stay in the message: hclog does not quote them so that they could be told apart again.
+ * A name is a run without spaces or colons before `: `, so a nameless logger's message "error: x"
+ * reads as name "error", message "x": give your logger a name (go-plugin's own loggers have one).
+ * Anchored, with no nested repetition: linear in the line's length, on 64 KiB lines too.
+ */
+const HCLOG_TEXT =
+  /^\d{4}-\d{2}-\d{2}T[\d:.]+(?:Z|[+-]\d{2}:?\d{2})? \[(TRACE|DEBUG|INFO|WARN|ERROR)\] {1,2}(?:(\S+:\d+): )?(?:([^\s:]+): )?/;
+
+/**
+ * The `[LEVEL]` convention go-plugin's host understands (`log.Printf("[WARN] ...")`), at the start
+ * of the line or after the `2009/11/10 23:00:00` Go's standard `log` package puts first (go-plugin
+ * points that logger at the plugin's stderr). The rest of the line is the message.
+ */
+const LEVEL_PREFIX =
+  /^(?:\d{4}\/\d{2}\/\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)? )?\[(TRACE|DEBUG|INFO|WARN|ERROR)\]\s?/;
 
 function parseObject(text: string): Record<string, unknown> | undefined {
   try {

@@ -4,7 +4,8 @@
  * "Architecture"). What one running process is (its channel, its tracked calls, its death) is
  * instance.ts; this decides when there is one.
  *
- *  - after `shutdown()` or `kill()`, new calls are refused with a coded error;
+ *  - after `shutdown()` or `kill()`, new calls are refused with a coded error, and the calls still
+ *    in flight fail with one that says drover stopped the plugin, and why (instance.ts);
  *  - a dead process is replaced by the next call (a restart), never by a call in flight;
  *  - every error the plugin causes carries its name (call-tracker.ts).
  */
@@ -32,7 +33,8 @@ export class PluginHost {
   readonly #handshakeTimeoutMs: number;
   #instance: PluginInstance | undefined;
   #starting: Promise<PluginInstance> | undefined;
-  #closed = false;
+  /** Set by `shutdown()` or `kill()`: why no new call is accepted. */
+  #closed: { kind: "shutdown" | "kill"; because: string } | undefined;
   #restarts = 0;
 
   constructor(spec: PluginSpec, options: PluginHostOptions) {
@@ -86,7 +88,7 @@ export class PluginHost {
    * launch is that call's error, exactly as if the call had started the plugin.
    */
   adopt(launching: Promise<LaunchedPlugin>): void {
-    if (this.#instance || this.#starting || this.#closed) {
+    if (this.#instance || this.#starting || this.#closed !== undefined) {
       throw new Error(`plugin "${this.spec.name}": adopt() needs a host that has not started`);
     }
     // Nobody may ask before it fails (a job that fails earlier): shutdown() and the next call see it.
@@ -95,14 +97,16 @@ export class PluginHost {
 
   /**
    * Graceful stop: refuse new calls, ask the plugin to shut down (GRPCController/Shutdown), give it
-   * PLUGIN_GRACE_MS, then SIGKILL its process group. Safe to call more than once.
+   * PLUGIN_GRACE_MS, then SIGKILL its process group. Safe to call more than once. A call still in
+   * flight fails with `plugin "x" was stopped by drover: <because>`.
    */
-  async shutdown(): Promise<void> {
-    this.#closed = true;
+  async shutdown(because = "drover is shutting down"): Promise<void> {
+    this.#closed ??= { kind: "shutdown", because };
     // A restart in flight is the process to stop (the dead instance has nothing left to shut down).
     const starting = this.#starting;
     const instance = starting ? await starting.catch(() => undefined) : this.#instance;
     if (!instance || instance.calls.death) return;
+    instance.stopping(because);
     const controller = createClient(GRPCController, instance.channel);
     await controller.shutdown({}, { timeoutMs: PLUGIN_GRACE_MS }).catch(() => undefined);
     const child = instance.launched.child;
@@ -112,28 +116,33 @@ export class PluginHost {
     ]);
     if (!exited) {
       this.#logger.warn("plugin did not stop within the grace period after Shutdown; killing it");
-      child.kill();
+      instance.kill(because);
     }
     await child.exited;
   }
 
-  /** SIGKILL now, no questions (second Ctrl-C, exit paths). */
-  kill(): void {
-    this.#closed = true;
-    this.#instance?.launched.child.kill();
+  /**
+   * SIGKILL now, no questions (second Ctrl-C, exit paths). The calls in flight, Cleanup included,
+   * fail with `plugin "x" was stopped by drover: <because>`, and no liveness probe blames the plugin
+   * for not answering while it dies.
+   */
+  kill(because = "the run was aborted"): void {
+    if (this.#closed?.kind !== "kill") this.#closed = { kind: "kill", because };
+    this.#instance?.kill(because);
+    // A process still connecting would otherwise live on until shutdown().
+    this.#starting?.then(
+      (instance) => instance.kill(because),
+      () => undefined,
+    );
   }
 
   #ensure(): Promise<PluginInstance> {
     if (this.#closed) {
-      return Promise.reject(
-        new DroverError(
-          "plugin_closed",
-          `plugin "${this.spec.name}" is shutting down; no new calls are accepted`,
-          {
-            plugin: this.spec.name,
-          },
-        ),
-      );
+      const message =
+        this.#closed.kind === "kill"
+          ? `plugin "${this.spec.name}" was stopped by drover: ${this.#closed.because}; no new calls are accepted`
+          : `plugin "${this.spec.name}" is shutting down; no new calls are accepted`;
+      return Promise.reject(new DroverError("plugin_closed", message, { plugin: this.spec.name }));
     }
     if (this.#instance && !this.#instance.calls.death) return Promise.resolve(this.#instance);
     if (!this.#starting) {

@@ -10,6 +10,7 @@ import { Executor } from "../../kernel/gen/drover/plugin/v1/executor_pb.ts";
 import { Lifecycle } from "../../kernel/gen/drover/plugin/v1/lifecycle_pb.ts";
 import { type GetInfoResponse, PluginInfo } from "../../kernel/gen/drover/plugin/v1/plugin_info_pb.ts";
 import { Health, HealthCheckResponse_ServingStatus } from "../../kernel/gen/grpc/health/v1/health_pb.ts";
+import type { ChildExit } from "../../kernel/process/child.ts";
 import type { ExecutorClient, LifecycleClient } from "../../kernel/protocol/clients.ts";
 import { grpcTarget, HEALTH_SERVICE_NAME } from "../../kernel/protocol/handshake.ts";
 import { MAX_MESSAGE_BYTES } from "../../kernel/protocol/limits.ts";
@@ -31,6 +32,14 @@ export interface PluginInstance {
   readonly info: GetInfoResponse;
   readonly executor: ExecutorClient;
   readonly lifecycle: LifecycleClient;
+  /**
+   * drover is stopping this process on purpose (shutdown, a hard abort): its death is then told as
+   * `plugin "x" was stopped by drover: <because>` (not as a crash, nor as a plugin that did not
+   * answer a health check), and the liveness probe leaves it alone. The first reason is kept.
+   */
+  stopping(because: string): void;
+  /** SIGKILL its process group now, for `because` (see `stopping`). */
+  kill(because: string): void;
 }
 
 export interface ConnectOptions {
@@ -62,26 +71,25 @@ export async function connectInstance(
   });
   /** The connect gave up on the process and killed it: its exit is not news. */
   let abandoned = false;
-  let killedBecause: string | undefined;
+  /** Why drover stops the process on purpose (shutdown, abort), once it does. */
+  let stoppedBecause: string | undefined;
+  /** Why the liveness probe killed it (it did not answer after a cancelled call). */
+  let hungBecause: string | undefined;
   const probe = new LivenessProbe({
     plugin,
     channel,
     logger,
-    settled: () => calls.death !== undefined || abandoned,
+    settled: () => calls.death !== undefined || abandoned || stoppedBecause !== undefined,
     kill: (because) => {
-      killedBecause = because;
+      hungBecause = because;
       launched.child.kill();
     },
   });
   const calls = new CallTracker(plugin, launched.child.exited, () => probe.probe());
 
   launched.child.exited.then((exit) => {
-    const how = killedBecause ? `${describeExit(exit)}: ${killedBecause}` : describeExit(exit);
-    const tail = launched.stderrTail();
-    const death = new DroverError("plugin_died", `plugin "${plugin}" died (${how})`, {
-      plugin,
-      ...(tail ? { stderrTail: tail } : {}),
-    });
+    const death = endOfPlugin(plugin, exit, launched.stderrTail(), { stoppedBecause, hungBecause });
+    if (stoppedBecause !== undefined) logger.debug({ exit: describeExit(exit) }, "plugin stopped");
     calls.markDead(death);
     channel.close();
     if (!abandoned) options.onDeath(death);
@@ -117,6 +125,10 @@ export async function connectInstance(
       { cause: failure },
     );
   }
+  const stopping = (because: string) => {
+    // A plugin the probe already killed for hanging keeps that story.
+    if (hungBecause === undefined) stoppedBecause ??= because;
+  };
   return {
     launched,
     channel,
@@ -124,5 +136,33 @@ export async function connectInstance(
     info,
     executor: calls.client(Executor, channel),
     lifecycle: calls.client(Lifecycle, channel),
+    stopping,
+    kill(because) {
+      stopping(because);
+      launched.child.kill();
+    },
   };
+}
+
+/**
+ * The one place a plugin's end is put into words: the error every call in flight on it, and every
+ * later call on it, gets. drover stopping it on purpose is not a crash (`plugin_closed`); the
+ * liveness probe's kill says why it was taken for hung; anything else is the plugin's own death.
+ */
+function endOfPlugin(
+  plugin: string,
+  exit: ChildExit,
+  stderrTail: string,
+  why: { stoppedBecause: string | undefined; hungBecause: string | undefined },
+): DroverError {
+  const details = { plugin, ...(stderrTail ? { stderrTail } : {}) };
+  if (why.stoppedBecause !== undefined) {
+    return new DroverError(
+      "plugin_closed",
+      `plugin "${plugin}" was stopped by drover: ${why.stoppedBecause}`,
+      details,
+    );
+  }
+  const how = why.hungBecause ? `${describeExit(exit)}: ${why.hungBecause}` : describeExit(exit);
+  return new DroverError("plugin_died", `plugin "${plugin}" died (${how})`, details);
 }

@@ -21,6 +21,7 @@ import { LineReader, readLines } from "../log/line-reader.ts";
 import type { Logger } from "../log/logger.ts";
 import { forwardPluginStderr } from "../log/plugin-stderr.ts";
 import { type LaunchTarget, prepareLaunch } from "./install/trust.ts";
+import { removeAnnouncedSocket } from "./post-mortem.ts";
 import type { PluginSpec } from "./spec.ts";
 
 /** The longest line of a plugin's stdout that is kept (the handshake line is far shorter). */
@@ -143,13 +144,19 @@ export async function launchPlugin(
 
 /**
  * Stops a plugin launched but never handed to a host (the command failed in between): SIGKILL, its
- * exit awaited, its socket dir removed. A launch that failed has cleaned up after itself already.
+ * exit awaited, its socket dir removed, and the socket it announced outside that dir (post-mortem.ts).
+ * A launch that failed has cleaned up after itself already.
  */
 export async function discardLaunch(launching: Promise<LaunchedPlugin>): Promise<void> {
   const launched = await launching.catch(() => undefined);
   if (!launched) return;
   launched.child.kill();
   await launched.child.exited;
+  try {
+    removeAnnouncedSocket(launched);
+  } catch {
+    // Best effort, as after any plugin's death: the command's own error is the one to report.
+  }
   rmSync(launched.socketDir, { recursive: true, force: true });
 }
 

@@ -19,7 +19,11 @@ export interface ProbeTarget {
   plugin: string;
   channel: grpc.Client;
   logger: Logger;
-  /** Whether the process is gone already, or drover is stopping it (then there is nothing to probe). */
+  /**
+   * Whether the process is gone already, or drover is stopping it (shutdown, a hard abort): then
+   * there is nothing to probe, and a health check that fails because drover is killing the plugin
+   * must not be blamed on the plugin.
+   */
   settled(): boolean;
   /** Kills the hung process; `because` becomes part of its death message. */
   kill(because: string): void;
@@ -46,6 +50,8 @@ export class LivenessProbe {
         },
         (err: unknown) => {
           this.#probing = false;
+          // Asked again now: a hard abort cancels the calls (which starts this probe) just before
+          // drover kills every plugin, and that kill is what made the check fail.
           if (target.settled()) return;
           target.logger.error(
             { err: translateCallError(err, target.plugin, "Health/Check") },

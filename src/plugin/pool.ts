@@ -26,14 +26,20 @@ export class PluginPool {
     return host;
   }
 
-  /** Graceful stop of every plugin, in parallel. */
-  async shutdown(): Promise<void> {
-    await Promise.all([...this.#hosts.values()].map((host) => host.shutdown()));
+  /**
+   * Graceful stop of every plugin, in parallel. `because` is what a call still in flight is told
+   * (`plugin "x" was stopped by drover: <because>`); by default, that drover is shutting down.
+   */
+  async shutdown(because?: string): Promise<void> {
+    await Promise.all([...this.#hosts.values()].map((host) => host.shutdown(because)));
   }
 
-  /** SIGKILL every plugin now. */
-  kill(): void {
-    for (const host of this.#hosts.values()) host.kill();
+  /**
+   * SIGKILL every plugin now. `because` is what the calls in flight are told; by default, that the
+   * run was aborted (a second Ctrl-C, drover run's forced exit).
+   */
+  kill(because?: string): void {
+    for (const host of this.#hosts.values()) host.kill(because);
   }
 
   get hosts(): readonly PluginHost[] {

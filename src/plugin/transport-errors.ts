@@ -4,6 +4,7 @@
  */
 import { status as GrpcStatus, type ServiceError } from "@grpc/grpc-js";
 import { DroverError } from "../../kernel/errors.ts";
+import { MAX_MESSAGE_BYTES } from "../../kernel/protocol/limits.ts";
 
 function isServiceError(err: unknown): err is ServiceError {
   return (
@@ -48,14 +49,27 @@ export function translateCallError(err: unknown, plugin: string, rpc: string): D
       return new DroverError("plugin_call", `${rpc} on plugin "${plugin}" was cancelled`, details, {
         cause: err,
       });
-    // The plugin does not implement the method: wrong kind of plugin, or an older protocol.
+    // The plugin does not implement the method: wrong kind of plugin, an older protocol, or an
+    // executor that leaves out Prepare or Cleanup (go-plugin's Unimplemented* embedding); the job
+    // engine decides which of those is fine (`callFailure`).
     case GrpcStatus.UNIMPLEMENTED:
-      return new DroverError("plugin_call", `plugin "${plugin}" does not implement ${rpc}`, details, {
-        cause: err,
-      });
-    // A message could not be decoded or was too large.
-    case GrpcStatus.INTERNAL:
+      return new DroverError(
+        "plugin_call",
+        `plugin "${plugin}" does not implement ${rpc}`,
+        { ...details, callFailure: "unimplemented" },
+        { cause: err },
+      );
+    // A message over the size limit: on our side ("Sent message larger than max") or the plugin's.
+    // Sending it again cannot help (`callFailure`: not retried).
     case GrpcStatus.RESOURCE_EXHAUSTED:
+      return new DroverError(
+        "plugin_call",
+        `plugin "${plugin}": ${rpc}: a message is larger than the plugin protocol's limit of ${MAX_MESSAGE_BYTES / 1024 / 1024} MiB (${err.details})`,
+        { ...details, callFailure: "too_large" },
+        { cause: err },
+      );
+    // A message could not be decoded.
+    case GrpcStatus.INTERNAL:
       return new DroverError(
         "plugin_call",
         `plugin "${plugin}": ${rpc} broke the protocol: ${err.details}`,

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { JobContextSchema, ResultKind } from "../../kernel/gen/drover/plugin/v1/job_pb.ts";
 import {
@@ -9,6 +9,7 @@ import {
   type LifecycleEvent,
   LifecycleEventSchema,
 } from "../../kernel/gen/drover/plugin/v1/lifecycle_pb.ts";
+import { sweepJobProcesses } from "../../kernel/process/sweep.ts";
 import { scriptHooksPlugin } from "../../plugins/script-hooks/plugin.ts";
 import { parseScriptHooksSettings } from "../../plugins/script-hooks/settings.ts";
 import { expectNoLeftovers, marker, type TempDir, tempDir, waitFor } from "../harness.ts";
@@ -178,5 +179,133 @@ describe("script-hooks plugin", () => {
     await done;
     expect(results(collected)[0]?.message).toBe(`Hook ${a} was cancelled`);
     await expectNoLeftovers(testMarker.entry);
+  });
+});
+
+describe("script-hooks plugin: a job's hooks share its state", () => {
+  function jobRequests(dir: TempDir, settings: unknown, trackingId = "") {
+    const job = create(JobContextSchema, {
+      jobId: "11",
+      runnerSettingsJson: JSON.stringify(settings),
+      variables: [{ key: "CI_PROJECT_DIR", value: join(dir.path, "builds", "proj") }],
+      ...(trackingId ? { containment: { trackingId, cgroup: "" } } : {}),
+    });
+    return {
+      started: create(JobStartedRequestSchema, { job }),
+      completed: (exportedEnv: Record<string, string> = {}) =>
+        create(JobCompletedRequestSchema, { job, outcome: { status: "success" }, exportedEnv }),
+    };
+  }
+
+  test("RUNNER_TEMP is the same for the started and the completed hooks, and gone after JobCompleted", async () => {
+    using dir = tempDir();
+    const start = dir.file(
+      "start.sh",
+      'echo "$RUNNER_TEMP" > "$RUNNER_TEMP/left-by-start"\necho "temp=$RUNNER_TEMP"\n',
+    );
+    const done = dir.file("done.sh", 'echo "temp=$RUNNER_TEMP found=$(cat "$RUNNER_TEMP/left-by-start")"\n');
+    const p = plugin(dir);
+    const requests = jobRequests(dir, { job_started: [{ path: start }], job_completed: [{ path: done }] });
+    const first = output(await drain(p.handlers.jobStarted(requests.started, ctx())));
+    const temp = /temp=(\S+)/.exec(first)?.[1] as string;
+    expect(existsSync(temp)).toBe(true);
+    const second = output(await drain(p.handlers.jobCompleted(requests.completed(), ctx())));
+    expect(second).toContain(`temp=${temp} found=${temp}\n`);
+    expect(existsSync(temp)).toBe(false);
+  });
+
+  test("no completed hook configured: RUNNER_TEMP goes after JobStarted (no JobCompleted will come)", async () => {
+    using dir = tempDir();
+    const start = dir.file("start.sh", 'echo "temp=$RUNNER_TEMP"\n');
+    const p = plugin(dir);
+    const events = await drain(
+      p.handlers.jobStarted(jobRequests(dir, { job_started: [{ path: start }] }).started, ctx()),
+    );
+    const temp = /temp=(\S+)/.exec(output(events))?.[1] as string;
+    expect(temp).toBeDefined();
+    expect(existsSync(temp)).toBe(false);
+  });
+
+  test("the completed hook's PATH has the started hook's GITHUB_PATH dirs; a later started hook sees the earlier one's exports", async () => {
+    using dir = tempDir();
+    const bin = join(dir.path, "started-bin");
+    const a = dir.file(
+      "a.sh",
+      `mkdir -p ${bin} && printf '#!/bin/sh\\necho tool from $1\\n' > ${bin}/started-tool && chmod +x ${bin}/started-tool\n` +
+        `echo ${bin} >> "$GITHUB_PATH"\necho "/first" >> "$GITHUB_PATH"\necho "FROM_A=1" >> "$GITHUB_ENV"\n`,
+    );
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a hook script's own code (JavaScript or shell), not a template
+    const b = dir.file("b.sh", 'echo "b: FROM_A=$FROM_A path=${PATH%%:*}"\nstarted-tool b\n');
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a hook script's own code (JavaScript or shell), not a template
+    const done = dir.file("done.sh", 'echo "done: ${PATH%%:$BASE_PATH}"\nstarted-tool done\n');
+    const p = plugin(dir);
+    const requests = jobRequests(dir, {
+      job_started: [{ path: a }, { path: b }],
+      job_completed: [{ path: done }],
+    });
+    const started = output(await drain(p.handlers.jobStarted(requests.started, ctx())));
+    expect(started).toContain("b: FROM_A=1 path=/first\n");
+    expect(started).toContain("tool from b\n");
+    // The core sends the completed hooks the variables; the directories come from the plugin's state.
+    const completed = output(
+      await drain(
+        p.handlers.jobCompleted(
+          requests.completed({ FROM_A: "1", BASE_PATH: process.env.PATH ?? "" }),
+          ctx(),
+        ),
+      ),
+    );
+    expect(completed).toContain(`done: /first:${bin}\n`);
+    expect(completed).toContain("tool from done\n");
+  });
+
+  test("a started hook's background process lives between the calls, within the job's containment", async () => {
+    using dir = tempDir();
+    const trackingId = `plugin-test-${basename(dir.path)}`;
+    const start = dir.file(
+      "start.sh",
+      'nohup sleep 300 > /dev/null 2>&1 &\necho "$!" > "$RUNNER_TEMP/agent.pid"\n',
+    );
+    const done = dir.file(
+      "done.sh",
+      'pid=$(cat "$RUNNER_TEMP/agent.pid")\nkill -0 "$pid" && echo "agent $DROVER_JOB_TRACKING_ID alive"\n',
+    );
+    const p = plugin(dir);
+    const requests = jobRequests(
+      dir,
+      { job_started: [{ path: start }], job_completed: [{ path: done }] },
+      trackingId,
+    );
+    try {
+      expect(results(await drain(p.handlers.jobStarted(requests.started, ctx())))[0]?.kind).toBe(
+        ResultKind.SUCCESS,
+      );
+      expect(output(await drain(p.handlers.jobCompleted(requests.completed(), ctx())))).toContain(
+        `agent ${trackingId} alive\n`,
+      );
+    } finally {
+      // The core's end of the job.
+      sweepJobProcesses(trackingId);
+    }
+    await expectNoLeftovers(testMarker.entry);
+  });
+
+  test("shutdown removes every job's state; two jobs with one id but two containments are two jobs", async () => {
+    using dir = tempDir();
+    const start = dir.file("start.sh", 'echo "temp=$RUNNER_TEMP"\n');
+    const done = dir.file("done.sh", "true\n");
+    const p = plugin(dir);
+    const settings = { job_started: [{ path: start }], job_completed: [{ path: done }] };
+    const temps = [];
+    for (const trackingId of ["run-1", "run-2"]) {
+      const events = await drain(
+        p.handlers.jobStarted(jobRequests(dir, settings, trackingId).started, ctx()),
+      );
+      temps.push(/temp=(\S+)/.exec(output(events))?.[1] as string);
+    }
+    expect(temps[0]).not.toBe(temps[1]);
+    for (const temp of temps) expect(existsSync(temp)).toBe(true);
+    await p.shutdown?.();
+    for (const temp of temps) expect(existsSync(temp)).toBe(false);
   });
 });

@@ -1,8 +1,9 @@
 import { describe, expect, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { existsSync, mkdirSync, readFileSync, realpathSync, statSync, writeFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import {
+  JobContainmentSchema,
   type JobContext,
   JobContextSchema,
   OutputStream,
@@ -15,18 +16,24 @@ import {
   type LifecycleEvent,
   LifecycleEventSchema,
 } from "../../kernel/gen/drover/plugin/v1/lifecycle_pb.ts";
+import { sweepJobProcesses } from "../../kernel/process/sweep.ts";
+import { toolCacheDir } from "../../plugins/script-hooks/hook-env.ts";
 import {
   type HookScriptOptions,
   runHookScript,
   STEP_SUMMARY_LIMIT,
 } from "../../plugins/script-hooks/hook-script.ts";
 import { findExecutable } from "../../plugins/script-hooks/shell.ts";
-import { expectNoLeftovers, marker, type TempDir, tempDir } from "../harness.ts";
+import { expectNoLeftovers, marker, type TempDir, tempDir, waitFor } from "../harness.ts";
 
 const BASH = findExecutable("bash", process.env.PATH) ?? "bash";
 const decoder = new TextDecoder();
 
+/** The project directory drover would give the job: in `dir`, not made yet. */
+const projectDir = (dir: TempDir) => join(dir.path, "builds", "group", "proj");
+
 function jobContext(
+  dir: TempDir,
   variables: Array<{ key: string; value: string; raw?: boolean; file?: boolean }> = [],
 ): JobContext {
   return create(JobContextSchema, {
@@ -37,7 +44,7 @@ function jobContext(
     variables: [
       { key: "CI_JOB_ID", value: "42" },
       { key: "CI_JOB_NAME", value: "build" },
-      { key: "CI_PROJECT_DIR", value: "/builds/group/proj" },
+      { key: "CI_PROJECT_DIR", value: projectDir(dir) },
       { key: "CI_PROJECT_PATH", value: "group/proj" },
       { key: "CI_COMMIT_SHA", value: "0123456789abcdef0123456789abcdef01234567" },
       ...variables,
@@ -107,7 +114,7 @@ async function run(dir: TempDir, options: Partial<HookScriptOptions> & { path: s
   const events: LifecycleEvent[] = [];
   for await (const e of runHookScript({
     event: "job_started",
-    job: jobContext(),
+    job: jobContext(dir),
     baseEnv: baseEnv(dir),
     graceMs: 200,
     ...options,
@@ -220,7 +227,7 @@ describe("hook script: running", () => {
     for await (const e of runHookScript({
       event: "job_started",
       path,
-      job: jobContext(),
+      job: jobContext(dir),
       baseEnv: baseEnv(dir),
       graceMs: 200,
     })) {
@@ -243,7 +250,7 @@ describe("hook script: running", () => {
     for await (const e of runHookScript({
       event: "job_started",
       path,
-      job: jobContext(),
+      job: jobContext(dir),
       baseEnv: baseEnv(dir),
       graceMs: 200,
       signal: abort.signal,
@@ -283,12 +290,12 @@ describe("hook script: what cannot run", () => {
     [
       "a bad extension",
       (dir: TempDir) => dir.file("hook.py", "print(1)\n"),
-      (p: string) => `${p} is not a valid path to a script. Make sure it ends in '.sh' or '.ps1'.`,
+      (p: string) => `${p} is not a valid path to a script. Make sure it ends in '.sh', '.ps1' or '.js'.`,
     ],
     [
       "an upper-case extension",
       (dir: TempDir) => dir.file("hook.SH", "true\n"),
-      (p: string) => `${p} is not a valid path to a script. Make sure it ends in '.sh' or '.ps1'.`,
+      (p: string) => `${p} is not a valid path to a script. Make sure it ends in '.sh', '.ps1' or '.js'.`,
     ],
     ["a relative path", () => "hooks/start.sh", (p: string) => `Hook ${p}: the path must be absolute`],
     [
@@ -334,7 +341,7 @@ describe("hook script: what cannot run", () => {
     mkdirSync(bin);
     symlinkSync(sh, join(bin, "sh"));
     const path = dir.file("start.sh", "echo from-sh\n");
-    const c = await run(dir, { path, baseEnv: { PATH: bin } });
+    const c = await run(dir, { path, baseEnv: { PATH: bin, HOME: dir.path } });
     expect(c.output).toContain(`shell: ${join(bin, "sh")} -e {0}\n`);
     expect(scriptOutput(c)).toBe("from-sh\n");
     expect(c.result?.kind).toBe(ResultKind.SUCCESS);
@@ -353,14 +360,15 @@ describe("hook script: environment", () => {
         'echo "event=$(tr -d "\n" < "$GITHUB_EVENT_PATH")"',
         'echo "job-json=$(cat "$DROVER_JOB_PATH")"',
         'echo "mode=$(stat -c %a "$DROVER_JOB_PATH") $(stat -c %a "$GITHUB_EVENT_PATH") dir=$(stat -c %a "$(dirname "$DROVER_JOB_PATH")")"',
-        'echo "cwd=$([ "$(pwd -P)" = "$(cd "$RUNNER_TEMP" && pwd -P)" ] && echo temp)"',
+        'echo "cwd=$([ "$(pwd -P)" = "$(cd "$GITHUB_WORKSPACE" && pwd -P)" ] && echo workspace)"',
+        'echo "runner-ws=$RUNNER_WORKSPACE attempt=$GITHUB_RUN_ATTEMPT workflow=$GITHUB_WORKFLOW tools=$RUNNER_TOOL_CACHE"',
         'echo "hook=$DROVER_HOOK id=$DROVER_JOB_ID status=$(printenv DROVER_JOB_STATUS || echo unset) actions=$(printenv GITHUB_ACTIONS || echo unset)"',
         'n=0; for f in "$GITHUB_ENV" "$GITHUB_PATH" "$GITHUB_STEP_SUMMARY" "$GITHUB_OUTPUT" "$GITHUB_STATE"; do if [ -f "$f" ] && [ ! -s "$f" ]; then n=$((n + 1)); fi; done; echo "empty-files=$n"',
       ].join("\n"),
     );
     const c = await run(dir, {
       path,
-      job: jobContext([
+      job: jobContext(dir, [
         // Values arrive final: drover expanded them (src/job/hook-context.ts).
         { key: "REF", value: "job-$CI_JOB_ID", raw: true },
         { key: "MY_FILE", value: "file content", file: true },
@@ -368,16 +376,19 @@ describe("hook script: environment", () => {
         { key: "GITHUB_WORKSPACE", value: "/etc" },
         { key: "DROVER_JOB_PATH", value: "/etc/shadow" },
         { key: "GITHUB_EVENT_PATH", value: "/etc/shadow" },
+        { key: "RUNNER_TOOL_CACHE", value: "/etc" },
+        { key: "GITHUB_RUN_ATTEMPT", value: "9" },
       ]),
     });
     expect(scriptOutput(c).split("\n")).toEqual([
       "job=42 ref=job-$CI_JOB_ID",
       "file=file content",
-      "ws=/builds/group/proj job=build repo=group/proj runner=runner-1",
+      `ws=${projectDir(dir)} job=build repo=group/proj runner=runner-1`,
       'event={"after":"0123456789abcdef0123456789abcdef01234567","repository":{"full_name":"group/proj","owner":{}},"head_commit":{"id":"0123456789abcdef0123456789abcdef01234567"}}',
       'job-json={"id":42}',
       "mode=600 600 dir=700",
-      "cwd=temp",
+      "cwd=workspace",
+      `runner-ws=${join(dir.path, "builds", "group")} attempt=1 workflow=.gitlab-ci.yml tools=${join(dir.path, ".cache", "drover", "tool-cache")}`,
       "hook=job_started id=42 status=unset actions=unset",
       "empty-files=5",
       "",
@@ -398,7 +409,7 @@ describe("hook script: environment", () => {
         outcome: create(JobOutcomeSchema, { status: "failed", failureReason: "script_failure", exitCode: 2 }),
         exportedEnv: { FROM_START: "exported" },
       },
-      job: jobContext([{ key: "CI_JOB_STATUS", value: "running" }]),
+      job: jobContext(dir, [{ key: "CI_JOB_STATUS", value: "running" }]),
     });
     expect(c.output).toContain(
       "A job completed hook has been configured by the self-hosted runner administrator\n",
@@ -409,7 +420,7 @@ describe("hook script: environment", () => {
   test("step debug shows ::debug:: lines and echoes commands", async () => {
     using dir = tempDir();
     const path = dir.file("start.sh", 'echo "::debug::now you see me"\necho "::group::g"\n');
-    const c = await run(dir, { path, job: jobContext([{ key: "ACTIONS_STEP_DEBUG", value: "TRUE" }]) });
+    const c = await run(dir, { path, job: jobContext(dir, [{ key: "ACTIONS_STEP_DEBUG", value: "TRUE" }]) });
     expect(scriptOutput(c)).toBe("##[debug]now you see me\n::group::g\n##[group]g\n");
   });
 });
@@ -489,5 +500,255 @@ describe("hook script: commands and files that fail", () => {
         line: 0,
       },
     ]);
+  });
+});
+
+describe("hook script: GitHub's runner semantics", () => {
+  test("GITHUB_WORKSPACE is made before the hook runs, and is its working directory", async () => {
+    using dir = tempDir();
+    const path = dir.file("start.sh", 'cd "$GITHUB_WORKSPACE"\ntouch made-by-hook\necho "in $(pwd -P)"\n');
+    const c = await run(dir, { path });
+    expect(c.result).toEqual({ kind: ResultKind.SUCCESS, exitCode: 0, message: "" });
+    expect(scriptOutput(c)).toBe(`in ${realpathSync(projectDir(dir))}\n`);
+    expect(existsSync(join(projectDir(dir), "made-by-hook"))).toBe(true);
+  });
+
+  test("a workspace that cannot be made on this host: a warning, and the hook runs in RUNNER_TEMP", async () => {
+    using dir = tempDir();
+    const blocker = dir.file("not-a-dir", "");
+    const path = dir.file(
+      "start.sh",
+      'echo "cwd=$([ "$(pwd -P)" = "$(cd "$RUNNER_TEMP" && pwd -P)" ] && echo temp)"\n',
+    );
+    const c = await run(dir, {
+      path,
+      job: jobContext(dir, [{ key: "CI_PROJECT_DIR", value: join(blocker, "p") }]),
+    });
+    expect(c.annotations.map((a) => a.message)).toEqual([
+      `GITHUB_WORKSPACE ${join(blocker, "p")} could not be created on this host (ENOTDIR): the hook runs in RUNNER_TEMP`,
+    ]);
+    expect(scriptOutput(c)).toBe("cwd=temp\n");
+    expect(c.result?.kind).toBe(ResultKind.SUCCESS);
+  });
+
+  test("RUNNER_TOOL_CACHE: the administrator's, as GitHub reads it, else one per user; made if missing", async () => {
+    expect(toolCacheDir({ RUNNER_TOOL_CACHE: "/a", AGENT_TOOLSDIRECTORY: "/b" })).toBe("/a");
+    expect(toolCacheDir({ RUNNER_TOOLSDIRECTORY: "/c", AGENT_TOOLSDIRECTORY: "/b" })).toBe("/c");
+    expect(toolCacheDir({ AGENT_TOOLSDIRECTORY: "/b", HOME: "/home/x" })).toBe("/b");
+    expect(toolCacheDir({ HOME: "/home/x" })).toBe("/home/x/.cache/drover/tool-cache");
+    expect(toolCacheDir({ HOME: "/home/x", XDG_CACHE_HOME: "/var/cache/x" })).toBe(
+      "/var/cache/x/drover/tool-cache",
+    );
+    // A relative XDG_CACHE_HOME is invalid (XDG); an empty RUNNER_TOOL_CACHE means the default.
+    expect(toolCacheDir({ HOME: "/home/x", XDG_CACHE_HOME: "cache" })).toBe(
+      "/home/x/.cache/drover/tool-cache",
+    );
+    expect(toolCacheDir({ HOME: "/home/x", RUNNER_TOOL_CACHE: "", AGENT_TOOLSDIRECTORY: "/b" })).toBe(
+      "/home/x/.cache/drover/tool-cache",
+    );
+
+    using dir = tempDir();
+    const tools = join(dir.path, "tools", "cache");
+    const path = dir.file("start.sh", 'echo "$RUNNER_TOOL_CACHE"\n');
+    const c = await run(dir, { path, baseEnv: { ...baseEnv(dir), AGENT_TOOLSDIRECTORY: tools } });
+    expect(scriptOutput(c)).toBe(`${tools}\n`);
+    expect(statSync(tools).isDirectory()).toBe(true);
+  });
+
+  test("GITHUB_RUN_ATTEMPT and GITHUB_WORKFLOW from what GitLab says, when drover passes it", async () => {
+    using dir = tempDir();
+    const path = dir.file("start.sh", 'echo "$GITHUB_RUN_ATTEMPT $GITHUB_WORKFLOW"\n');
+    const named = await run(dir, {
+      path,
+      job: jobContext(dir, [
+        { key: "CI_JOB_RETRY_COUNT", value: "2" },
+        { key: "CI_PIPELINE_NAME", value: "Nightly build" },
+        { key: "CI_CONFIG_PATH", value: "ci/main.yml" },
+      ]),
+    });
+    expect(scriptOutput(named)).toBe("3 Nightly build\n");
+    const file = await run(dir, {
+      path,
+      job: jobContext(dir, [
+        { key: "CI_JOB_RETRY_COUNT", value: "not a number" },
+        { key: "CI_CONFIG_PATH", value: "ci/main.yml" },
+      ]),
+    });
+    expect(scriptOutput(file)).toBe("1 ci/main.yml\n");
+  });
+
+  test("a .js hook runs on the embedded runtime: process.env, GITHUB_ENV, GITHUB_PATH, its exit code", async () => {
+    using dir = tempDir();
+    const path = dir.file(
+      "start.js",
+      [
+        'const fs = require("node:fs");',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a hook script's own code (JavaScript or shell), not a template
+        "console.log(`job ${process.env.CI_JOB_ID} in ${process.cwd() === fs.realpathSync(process.env.GITHUB_WORKSPACE)}`);",
+        'fs.appendFileSync(process.env.GITHUB_ENV, "FROM_JS=yes\\n");',
+        'fs.appendFileSync(process.env.GITHUB_PATH, "/opt/js/bin\\n");',
+        'console.log("::notice::from javascript");',
+        "process.exitCode = 0;",
+      ].join("\n"),
+    );
+    const c = await run(dir, { path });
+    expect(c.output).toContain(`shell: ${process.execPath} {0}\n`);
+    expect(scriptOutput(c)).toBe("job 42 in true\n");
+    expect(c.env).toEqual([["FROM_JS", "yes"]]);
+    expect(c.paths).toEqual(["/opt/js/bin"]);
+    expect(c.annotations.map((a) => a.message)).toEqual(["from javascript"]);
+    expect(c.result?.kind).toBe(ResultKind.SUCCESS);
+
+    const failing = dir.file("fail.js", 'console.error("nope");\nprocess.exit(7);\n');
+    const f = await run(dir, { path: failing });
+    expect(f.stderr).toBe("nope\n");
+    expect(f.result).toEqual({
+      kind: ResultKind.BUILD_FAILURE,
+      exitCode: 7,
+      message: `Hook ${failing} exited with code 7`,
+    });
+  });
+
+  test("a .js hook reads nothing from the project's directory (.env, bunfig.toml) and passes no BUN_BE_BUN on", async () => {
+    using dir = tempDir();
+    mkdirSync(projectDir(dir), { recursive: true });
+    writeFileSync(join(projectDir(dir), ".env"), "FROM_PROJECT=injected\n");
+    writeFileSync(join(projectDir(dir), "bunfig.toml"), 'preload = ["./evil.js"]\n');
+    writeFileSync(join(projectDir(dir), "evil.js"), 'console.log("project code ran");\n');
+    const path = dir.file(
+      "start.js",
+      [
+        'const { execFileSync } = require("node:child_process");',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a hook script's own code (JavaScript or shell), not a template
+        'console.log(`project=${process.env.FROM_PROJECT ?? "unset"}`);',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a hook script's own code (JavaScript or shell), not a template
+        'console.log(`child=${execFileSync("sh", ["-c", "echo ${BUN_BE_BUN:-unset}"]).toString().trim()}`);',
+      ].join("\n"),
+    );
+    const c = await run(dir, { path });
+    expect(scriptOutput(c)).toBe("project=unset\nchild=unset\n");
+    expect(c.result?.kind).toBe(ResultKind.SUCCESS);
+  });
+});
+
+describe("hook script: ACTIONS_ALLOW_UNSECURE_COMMANDS", () => {
+  const script = [
+    'echo "::set-env name=LEGACY::set the old way"',
+    'echo "::add-path::/opt/legacy/bin"',
+    'echo "::set-env name=NODE_OPTIONS::--require=/tmp/x.js"',
+    'echo "LEGACY=file wins" >> "$GITHUB_ENV"',
+  ].join("\n");
+
+  test.each([
+    ["drover's environment (the administrator's)", "base"],
+    ["what drover passes the hook of the job", "job"],
+  ])('"true" in %s: ::set-env and ::add-path work as on GitHub', async (_where, source) => {
+    using dir = tempDir();
+    const path = dir.file("start.sh", script);
+    const c = await run(dir, {
+      path,
+      ...(source === "base"
+        ? { baseEnv: { ...baseEnv(dir), ACTIONS_ALLOW_UNSECURE_COMMANDS: "true" } }
+        : { job: jobContext(dir, [{ key: "ACTIONS_ALLOW_UNSECURE_COMMANDS", value: "TRUE" }]) }),
+    });
+    // set-env applies at once, GITHUB_ENV after the script: the file wins, as on GitHub.
+    expect(c.env).toEqual([
+      ["LEGACY", "set the old way"],
+      ["LEGACY", "file wins"],
+    ]);
+    expect(c.paths).toEqual(["/opt/legacy/bin"]);
+    expect(c.annotations.map((a) => a.message)).toEqual([
+      "output line 3: Can't update NODE_OPTIONS environment variable using ::set-env:: command.",
+    ]);
+    expect(c.result?.kind).toBe(ResultKind.SUCCESS);
+  });
+
+  test('anything but "true": they stay disabled and fail the hook', async () => {
+    using dir = tempDir();
+    const path = dir.file("start.sh", script);
+    const c = await run(dir, { path, baseEnv: { ...baseEnv(dir), ACTIONS_ALLOW_UNSECURE_COMMANDS: "1" } });
+    expect(c.env).toEqual([["LEGACY", "file wins"]]);
+    expect(c.result?.message).toBe(`Hook ${path}: a workflow command failed (output line 1)`);
+  });
+
+  test("::set-env counts against the same limits as GITHUB_ENV", async () => {
+    using dir = tempDir();
+    const path = dir.file(
+      "start.sh",
+      `printf '::set-env name=BIG::%s\\n' "$(head -c ${200 * 1024} /dev/zero | tr '\\0' x)"\necho after\n`,
+    );
+    const c = await run(dir, { path, baseEnv: { ...baseEnv(dir), ACTIONS_ALLOW_UNSECURE_COMMANDS: "true" } });
+    expect(c.env).toEqual([]);
+    expect(c.annotations.map((a) => a.message)).toEqual([
+      "output line 1: Unable to process command '::set-env name=BIG::' successfully. BIG is 201 KiB long; an environment variable can hold at most 128 KiB, no process could be started with it",
+    ]);
+    expect(c.result?.message).toBe(`Hook ${path}: a workflow command failed (output line 1)`);
+  });
+});
+
+describe("hook script: what a hook leaves running", () => {
+  const containment = (dir: TempDir) =>
+    create(JobContainmentSchema, { trackingId: `hooks-test-${basename(dir.path)}`, cgroup: "" });
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  test("with a job containment, a background process outlives the script until the job's end", async () => {
+    using dir = tempDir();
+    const pidFile = join(dir.path, "pid");
+    const path = dir.file(
+      "start.sh",
+      `nohup sleep 300 > /dev/null 2>&1 &\necho $! > ${JSON.stringify(pidFile)}\necho started\n`,
+    );
+    const job = jobContext(dir);
+    job.containment = containment(dir);
+    try {
+      const c = await run(dir, { path, job });
+      expect(scriptOutput(c)).toBe("started\n");
+      expect(c.result?.kind).toBe(ResultKind.SUCCESS);
+      const pid = Number(readFileSync(pidFile, "utf8"));
+      expect(alive(pid)).toBe(true);
+    } finally {
+      // What the core does when the job ends (src/process/containment.ts).
+      sweepJobProcesses(containment(dir).trackingId);
+    }
+    await expectNoLeftovers(testMarker.entry);
+  });
+
+  test("a background process holding the output ends the step after the hold; what it prints later is dropped, and it lives on", async () => {
+    using dir = tempDir();
+    const wrote = join(dir.path, "wrote");
+    const path = dir.file(
+      "start.sh",
+      `(echo in-time; sleep 2; echo too-late; touch ${JSON.stringify(wrote)}; sleep 300) &\necho leader-done\n`,
+    );
+    const job = jobContext(dir);
+    job.containment = containment(dir);
+    try {
+      // The step ends although `sleep 300` still holds its output: the hold cut it.
+      const c = await run(dir, { path, job, outputHoldMs: 500 });
+      expect(scriptOutput(c).split("\n").sort()).toEqual(["", "in-time", "leader-done"]);
+      expect(c.result?.kind).toBe(ResultKind.SUCCESS);
+      // It wrote into the pipe after the step ended, and did not die of SIGPIPE.
+      await waitFor("the background process to write after the hold", () => existsSync(wrote));
+    } finally {
+      sweepJobProcesses(containment(dir).trackingId);
+    }
+    await expectNoLeftovers(testMarker.entry);
+  });
+
+  test("without a containment, nothing outlives the script", async () => {
+    using dir = tempDir();
+    const pidFile = join(dir.path, "pid");
+    const path = dir.file("start.sh", `sleep 300 > /dev/null 2>&1 &\necho $! > ${JSON.stringify(pidFile)}\n`);
+    const c = await run(dir, { path });
+    expect(c.result?.kind).toBe(ResultKind.SUCCESS);
+    await waitFor("the background process to be killed", () => !alive(Number(readFileSync(pidFile, "utf8"))));
+    await expectNoLeftovers(testMarker.entry);
   });
 });

@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { splitRemoveEmpty, tryParseInt32 } from "../../plugins/script-hooks/dotnet-text.ts";
+import { splitRemoveEmpty, tryParseBoolean, tryParseInt32 } from "../../plugins/script-hooks/dotnet-text.ts";
 import {
+  allowUnsecureCommands,
   disabledCommandMessage,
   INVALID_STOP_TOKEN_MESSAGE,
   parseCommand,
@@ -306,6 +307,80 @@ describe("workflow commands: echo", () => {
   });
 });
 
+describe("workflow commands: set-env and add-path with ACTIONS_ALLOW_UNSECURE_COMMANDS", () => {
+  test.each([
+    ["true", true],
+    ["TRUE", true],
+    [" True\t", true],
+    ["true\0", true],
+    ["false", false],
+    ["1", false],
+    ["yes", false],
+    ["", false],
+    [undefined, false],
+  ])("ACTIONS_ALLOW_UNSECURE_COMMANDS=%p allows them: %p (bool.TryParse)", (value, allowed) => {
+    expect(allowUnsecureCommands({ ACTIONS_ALLOW_UNSECURE_COMMANDS: value })).toBe(allowed);
+    expect(tryParseBoolean(value) === true).toBe(allowed);
+  });
+
+  test("allowed: set-env and add-path become events, echoed when echo is on", () => {
+    const parser = new WorkflowCommandParser({ allowUnsecureCommands: true });
+    expect(parser.parseLine("::set-env name=GREETING::hello%0Aworld")).toEqual([
+      { kind: "set-env", line: 1, name: "GREETING", value: "hello\nworld" },
+    ]);
+    expect(parser.parseLine("::add-path::/opt/tool/bin")).toEqual([
+      { kind: "add-path", line: 2, path: "/opt/tool/bin" },
+    ]);
+    parser.parseLine("::echo::on");
+    expect(parser.parseLine("::SET-ENV NAME=A::b")).toEqual([
+      { kind: "echo", line: 4, text: "::SET-ENV NAME=A::b" },
+      { kind: "set-env", line: 4, name: "A", value: "b" },
+    ]);
+    expect(parser.failed).toBe(false);
+  });
+
+  test.each([
+    ["::set-env::value", "Required field 'name' is missing in ##[set-env] command.", true],
+    ["::set-env name=::value", "Required field 'name' is missing in ##[set-env] command.", true],
+    ["::add-path::", "Value cannot be null. (Parameter 'path')", true],
+    ["::set-env name=A=B::value", "Invalid name 'A=B': it must not contain '='.", true],
+  ])("allowed, but %s fails the step: %s", (line, detail, failsStep) => {
+    const parser = new WorkflowCommandParser({ allowUnsecureCommands: true });
+    expect(parser.parseLine(line)).toEqual([
+      {
+        kind: "problem",
+        line: 1,
+        level: "error",
+        message: `output line 1: Unable to process command '${line}' successfully. ${detail}`,
+        failsStep,
+      },
+    ]);
+    expect(parser.failed).toBe(failsStep);
+  });
+
+  test("allowed: NODE_OPTIONS is refused with GitHub's error, and the step goes on", () => {
+    const parser = new WorkflowCommandParser({ allowUnsecureCommands: true });
+    expect(parser.parseLine("::set-env name=node_options::--require=/tmp/x.js")).toEqual([
+      {
+        kind: "problem",
+        line: 1,
+        level: "error",
+        message: "output line 1: Can't update NODE_OPTIONS environment variable using ::set-env:: command.",
+        failsStep: false,
+      },
+    ]);
+    expect(parser.failed).toBe(false);
+  });
+
+  test("allowed, but not between stop-commands", () => {
+    const parser = new WorkflowCommandParser({ allowUnsecureCommands: true });
+    parser.parseLine("::stop-commands::pause123");
+    expect(parser.parseLine("::set-env name=A::b")).toEqual([
+      { kind: "text", line: 2, text: "::set-env name=A::b" },
+    ]);
+  });
+});
+
 describe("workflow commands: not supported in hooks", () => {
   test.each(["set-env", "add-path"])("%s is disabled: an error, and the step fails", (command) => {
     const parser = new WorkflowCommandParser();
@@ -320,6 +395,12 @@ describe("workflow commands: not supported in hooks", () => {
       },
     ]);
     expect(parser.failed).toBe(true);
+  });
+
+  test("the message is GitHub's, opt-in included", () => {
+    expect(disabledCommandMessage("set-env")).toBe(
+      "The `set-env` command is disabled. Please upgrade to using Environment Files or opt into unsecure command execution by setting the `ACTIONS_ALLOW_UNSECURE_COMMANDS` environment variable to `true`. For more information see: https://github.blog/changelog/2020-10-01-github-actions-deprecating-set-env-and-add-path-commands/",
+    );
   });
 
   test.each(["set-output", "save-state"])("%s is a warning, ignored, the step goes on", (command) => {

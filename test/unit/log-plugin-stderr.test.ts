@@ -63,6 +63,75 @@ describe("parsePluginLogLine", () => {
     expect(parsePluginLogLine('{"@level":"warn","@message":"w"}').level).toBe("warn");
   });
 
+  test("hclog text (its default format) keeps its level; the logger's name becomes module", () => {
+    expect(parsePluginLogLine("2026-12-02T08:33:00.247Z [WARN]  name: msg")).toEqual({
+      level: "warn",
+      msg: "msg",
+      fields: { module: "name" },
+    });
+    // What hclog 0.11 (Debian's, with go-plugin 1.0.1) printed for a cancelled stage, key=value
+    // pairs included: they stay in the message.
+    expect(
+      parsePluginLogLine(
+        "2026-12-02T14:00:46.503Z [WARN]  hello-executor: stopping a cancelled stage: script=build_script.sh\r",
+      ),
+    ).toEqual({
+      level: "warn",
+      msg: "stopping a cancelled stage: script=build_script.sh",
+      fields: { module: "hello-executor" },
+    });
+    expect(
+      parsePluginLogLine('2026-12-02T08:33:00.247+0100 [ERROR] plugin.fc: boom: error="no space"'),
+    ).toEqual({
+      level: "error",
+      msg: 'boom: error="no space"',
+      fields: { module: "plugin.fc" },
+    });
+    // A nameless logger; RFC 3339 times; every level; the caller when the logger reports it.
+    expect(parsePluginLogLine("2026-12-02T08:33:00Z [INFO]  serving now")).toEqual({
+      level: "info",
+      msg: "serving now",
+      fields: {},
+    });
+    expect(parsePluginLogLine("2026-12-02T08:33:00.123456789-05:00 [TRACE] fc: t").level).toBe("trace");
+    expect(parsePluginLogLine("2026-12-02T08:33:00.247Z [DEBUG] fc: d").level).toBe("debug");
+    expect(parsePluginLogLine("2026-12-02T08:33:00.247Z [INFO]  fc/main.go:42: fc.sub: hi")).toEqual({
+      level: "info",
+      msg: "hi",
+      fields: { module: "fc.sub", caller: "fc/main.go:42" },
+    });
+  });
+
+  test("Go's log package: a [LEVEL] after its date and time is understood too", () => {
+    expect(parsePluginLogLine("2026/12/02 08:33:00 [WARN] low disk: 2 GB left")).toEqual({
+      level: "warn",
+      msg: "low disk: 2 GB left",
+      fields: {},
+    });
+    expect(parsePluginLogLine("2026/12/02 08:33:00.123456 [DEBUG] x").level).toBe("debug");
+  });
+
+  test("what only looks like hclog stays plain text at info", () => {
+    for (const line of [
+      "2026 [WARN] not a time",
+      "2026-12-02T08:33:00.247Z [NOTICE] unknown level",
+      "2026-12-02T08:33:00.247Z[WARN] no space",
+      "disk [ERROR] in the middle",
+      "2026-12-02 08:33:00 [WARN] a space, not a T",
+    ]) {
+      expect(parsePluginLogLine(line)).toEqual({ level: "info", msg: line, fields: {} });
+    }
+  });
+
+  test("64 KiB lines built to make a regular expression backtrack are parsed (the test's timeout is the bound)", () => {
+    const colons = `2026-12-02T08:33:00.247Z [WARN]  ${"1:".repeat(32 * 1024)}`;
+    expect(parsePluginLogLine(colons)).toEqual({ level: "warn", msg: "1:".repeat(32 * 1024), fields: {} });
+    const token = `2026-12-02T08:33:00.247Z [WARN]  ${"a:1".repeat(20_000)}x`;
+    expect(parsePluginLogLine(token).level).toBe("warn");
+    const time = `2026-12-02T${"1:".repeat(32 * 1024)} [WARN] x`;
+    expect(parsePluginLogLine(time).level).toBe("warn");
+  });
+
   test("plain text is info; go-plugin's [LEVEL] prefixes are understood", () => {
     expect(parsePluginLogLine("panic: runtime error")).toEqual({
       level: "info",
@@ -99,7 +168,8 @@ describe("forwardPluginStderr", () => {
       chunks(
         '{"@level":"warn","@mess',
         'age":"low disk"}\r\nplain ',
-        "text\r\n\n",
+        "text\r\n\n2026-12-02T08:33:00.247Z [ERROR] fc.sub: bro",
+        "ke: disk=sda\n",
         '{"level":50,"msg":"last, no newline"}',
       ),
       logger,
@@ -109,10 +179,11 @@ describe("forwardPluginStderr", () => {
     expect(records().map(({ time: _, ...rest }) => rest)).toEqual([
       { level: 40, plugin: "fc", msg: "low disk" },
       { level: 30, plugin: "fc", msg: "plain text" },
+      { level: 50, plugin: "fc", module: "fc.sub", msg: "broke: disk=sda" },
       { level: 50, plugin: "fc", msg: "last, no newline" },
     ]);
     expect(forwarded.tail()).toBe(
-      '{"@level":"warn","@message":"low disk"}\nplain text\n{"level":50,"msg":"last, no newline"}',
+      '{"@level":"warn","@message":"low disk"}\nplain text\n2026-12-02T08:33:00.247Z [ERROR] fc.sub: broke: disk=sda\n{"level":50,"msg":"last, no newline"}',
     );
   });
 

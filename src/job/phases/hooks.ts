@@ -35,23 +35,38 @@ export async function startedHooksPhase(run: JobRun): Promise<StageRun> {
 }
 
 /**
- * The job_completed hooks: always, whatever happened, cut only by the hard abort (they run after a
- * cancel too: docs/hooks.md). They see the job's result; a failure fails a job that had succeeded.
+ * The job_completed hooks: always, whatever happened (they run after a cancel too: docs/hooks.md).
+ * They stop on the hard abort, and on a stop that arrives while they run (drover's first SIGTERM
+ * or Ctrl-C, a cancel): a hook that hangs must not hold drover's shutdown. They see the job's
+ * result; a failure fails a job that had succeeded.
  */
 export async function completedHooksPhase(run: JobRun): Promise<void> {
   if (!run.options.lifecycle.length) return;
-  const outcome = await runLifecycle("completed", run.options.lifecycle, {
-    context: (settingsJson) => run.hookContext(settingsJson),
-    log: run.log,
-    signal: run.abort,
-    effects: run.hookEffects,
-    onMask: (value) => run.masks.redactFromDroverLog(value),
-    outcome: jobOutcome(run.result()),
-  });
-  if (!outcome.ok) {
-    run.decide(
-      { kind: "completed_hooks" },
-      { outcome: "system_failure", exitCode: undefined, message: outcome.message },
-    );
+  const controller = new AbortController();
+  const stop = () => controller.abort("canceled");
+  const watched = [run.options.abort, ...(run.options.cancel.aborted ? [] : [run.options.cancel])];
+  for (const signal of watched) signal.addEventListener("abort", stop, { once: true });
+  if (run.options.abort.aborted) stop();
+  try {
+    const outcome = await runLifecycle("completed", run.options.lifecycle, {
+      context: (settingsJson) => run.hookContext(settingsJson),
+      log: run.log,
+      signal: controller.signal,
+      effects: run.hookEffects,
+      onMask: (value) => run.masks.redactFromDroverLog(value),
+      outcome: jobOutcome(run.result()),
+    });
+    if (controller.signal.aborted) {
+      run.log.line("WARNING: the job_completed hooks were stopped: drover was asked to stop", "warning");
+      return;
+    }
+    if (!outcome.ok) {
+      run.decide(
+        { kind: "completed_hooks" },
+        { outcome: "system_failure", exitCode: undefined, message: outcome.message },
+      );
+    }
+  } finally {
+    for (const signal of watched) signal.removeEventListener("abort", stop);
   }
 }

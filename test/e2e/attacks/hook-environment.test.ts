@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: the strings are shell scripts
 /**
  * Attacks through a job's variables on the host code around it (docs/security.md, "Hooks"): a job
  * whose own script does nothing tries to make a job_started hook run its code, write where it

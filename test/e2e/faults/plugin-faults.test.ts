@@ -138,6 +138,32 @@ describe("a plugin that crashes or hangs during a job", () => {
 });
 
 describe("a plugin at the end of its life", () => {
+  test("a second Ctrl-C during after_script: Cleanup is told that drover stopped the plugin, not that it crashed or hung", async () => {
+    using w = world();
+    const config = shellRunnerConfig(w.dir);
+    const job = w.job("aborted", {
+      steps: [
+        { name: "script", script: ["echo started", "sleep 300"], timeout: 3600, when: "on_success" },
+        { name: "after_script", script: ["echo after-started", "sleep 300"], timeout: 3600, when: "always" },
+      ],
+    });
+    await using run = startDrover(["exec", "--config", config, job], { cwd: w.dir.path, env: w.env() });
+    await run.waitForStdout("started\n");
+    run.kill("SIGINT");
+    await run.waitForStdout("after-started\n");
+    run.kill("SIGINT");
+    expect(await run.exited).toBe(3);
+    const out = run.stdout();
+    expect(out).toContain(
+      'WARNING: Cleanup script failed: plugin "shell" was stopped by drover: the run was aborted',
+    );
+    expect(out).toContain("Job canceled");
+    // The liveness probe the cancel started must not take the plugin drover kills for a hung one.
+    expect(`${out}${run.stderr()}`).not.toContain("health check");
+    expect(out).not.toContain("died");
+    await w.expectClean();
+  });
+
   test("a plugin that ignores Shutdown is SIGKILLed after the 2 s grace; the job's status stands", async () => {
     using w = world();
     const config = faultPluginConfig(w);
