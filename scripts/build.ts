@@ -10,6 +10,10 @@ import { BUN, DROVER, ROOT } from "./paths.ts";
 
 mkdirSync(dirname(DROVER), { recursive: true });
 
+// CI_RUNNER_REVISION and the coordinator's `revision`: the commit, when building from a git checkout.
+const head = Bun.spawnSync(["git", "rev-parse", "--short=8", "HEAD"], { cwd: ROOT, stderr: "ignore" });
+const revision = head.exitCode === 0 ? head.stdout.toString().trim() : "unknown";
+
 const args = [
   "build",
   "--compile",
@@ -18,6 +22,8 @@ const args = [
   "--sourcemap=none",
   "--no-compile-autoload-dotenv",
   "--no-compile-autoload-bunfig",
+  "--define",
+  `DROVER_REVISION=${JSON.stringify(revision)}`,
   join(ROOT, "src", "main.ts"),
   "--outfile",
   DROVER,

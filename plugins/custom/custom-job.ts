@@ -9,7 +9,15 @@
  * `graceful_kill_timeout`.
  */
 
-import type { Child, Image, JobContainment, JobContext, OutputEvent, Variable } from "@drover/plugin-sdk";
+import {
+  type Child,
+  type Image,
+  type JobContainment,
+  type JobContext,
+  jobPayload,
+  type OutputEvent,
+  type Variable,
+} from "@drover/plugin-sdk";
 import { callDriver, type DriverName, type DriverOutcome } from "./driver-call.ts";
 import { driverEnv } from "./driver-env.ts";
 import { createJobDir, type JobDir, removeJobDir } from "./job-dir.ts";
@@ -34,7 +42,9 @@ export class CustomJob {
     this.#image = context.image;
     this.#services = context.services;
     this.#containment = context.containment;
-    this.dir = createJobDir(context.jobJson);
+    // GitLab's job response as it came: the file variables' values are put back (job_json carries
+    // them empty; they travel once, in `variables`).
+    this.dir = createJobDir(JSON.stringify(jobPayload(context)));
   }
 
   /**
@@ -46,7 +56,7 @@ export class CustomJob {
     command: string,
     args: readonly string[],
     signal: AbortSignal,
-    options: { timeoutSeconds?: number; captureStdout?: boolean } = {},
+    options: { timeoutSeconds?: number; captureStdout?: boolean; jobStatus?: string } = {},
   ): AsyncGenerator<OutputEvent, DriverOutcome> {
     await this.idle();
     return yield* callDriver({
@@ -61,6 +71,7 @@ export class CustomJob {
         variables: this.variables,
         image: this.#image,
         services: this.#services,
+        ...(options.jobStatus ? { jobStatus: options.jobStatus } : {}),
       }),
       ...(options.timeoutSeconds === undefined
         ? {}

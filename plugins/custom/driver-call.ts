@@ -63,6 +63,10 @@ export async function* callDriver(call: DriverCall): AsyncGenerator<OutputEvent,
     graceMs: call.gracefulKillSeconds * 1000,
     giveUpMs: call.forceKillSeconds * 1000,
     ...(call.job ? { job: call.job } : {}),
+    // GitLab gives prepare_exec and run_exec one writer (the job log) for stdout and stderr, so
+    // one pipe: their order is kept. config_exec's stdout is its answer and cleanup_exec's two
+    // streams go to different log levels: two pipes.
+    output: call.name === "prepare_exec" || call.name === "run_exec" ? "combined" : "separate",
   });
   call.track?.add(child);
   // Pipes a process drover gave up on (stuck in the kernel) still holds never end: stop reading them.

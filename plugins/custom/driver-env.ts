@@ -10,7 +10,9 @@
  *      GitLab's `GetAllVariables().Expand()` does, masked ones in clear, file variables as their
  *      contents;
  *   5. CUSTOM_ENV_CI_JOB_IMAGE (the expanded image name, when the job has an image) and
- *      CUSTOM_ENV_CI_JOB_SERVICES (a JSON array, `[]` when the job has no services).
+ *      CUSTOM_ENV_CI_JOB_SERVICES (a JSON array; "" when the job has no services, as GitLab);
+ *   6. CUSTOM_ENV_CI_JOB_STATUS as the core gives it for this call (Run's and Cleanup's
+ *      `job_status`): "running" until after_script, then the job's outcome.
  */
 import { expandAll, expandVariables, type Image, type Variable, variableTable } from "@drover/plugin-sdk";
 import { BUILD_FAILURE_EXIT_CODE, SYSTEM_FAILURE_EXIT_CODE } from "./exit-status.ts";
@@ -25,6 +27,8 @@ export interface DriverEnvInput {
   variables: readonly JobVariable[];
   image: Image | undefined;
   services: readonly Image[];
+  /** CI_JOB_STATUS for this call, when the core sent one. */
+  jobStatus?: string;
 }
 
 export function driverEnv(input: DriverEnvInput): Record<string, string> {
@@ -45,10 +49,12 @@ export function driverEnv(input: DriverEnvInput): Record<string, string> {
   for (const v of variables) set(`CUSTOM_ENV_${v.key}`, v.value);
   const table = variableTable(variables);
   if (input.image?.name) set("CUSTOM_ENV_CI_JOB_IMAGE", expandVariables(input.image.name, table));
+  // GitLab's value when the job has no services is the empty string, not `[]`.
   set(
     "CUSTOM_ENV_CI_JOB_SERVICES",
-    servicesJson(input.services, (s) => expandVariables(s, table)),
+    input.services.length ? servicesJson(input.services, (s) => expandVariables(s, table)) : "",
   );
+  if (input.jobStatus) set("CUSTOM_ENV_CI_JOB_STATUS", input.jobStatus);
   return env;
 }
 

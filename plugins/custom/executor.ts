@@ -128,7 +128,15 @@ export function customExecutor(version: string): ExecutorPlugin {
           return;
         }
         const { runExec, runArgs } = job.settings;
-        const outcome = yield* job.call("run_exec", runExec, [...runArgs, script, request.stage], ctx.signal);
+        const outcome = yield* job.call(
+          "run_exec",
+          runExec,
+          [...runArgs, script, request.stage],
+          ctx.signal,
+          {
+            jobStatus: request.jobStatus,
+          },
+        );
         yield stageResult(outcome.result);
       },
 
@@ -150,6 +158,7 @@ export function customExecutor(version: string): ExecutorPlugin {
           // the job log; a failure becomes "WARNING: Cleanup script failed: ..." there.
           const outcome = yield* job.call("cleanup_exec", cleanupExec, cleanupArgs, ctx.signal, {
             timeoutSeconds: cleanupExecTimeoutSeconds,
+            jobStatus: request.jobStatus,
           });
           yield stageResult(outcome.result);
         } finally {

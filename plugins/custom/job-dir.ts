@@ -18,13 +18,13 @@ export interface JobDir {
 }
 
 /** Creates the dir (0700, in the plugin's temp dir) and writes `response.json` (0600). */
-export function createJobDir(jobJson: Uint8Array): JobDir {
+export function createJobDir(jobJson: string): JobDir {
   // GitLab's "custom-executor<random>", plus the owner (kernel/process/owned-temp-dirs.ts): the job JSON in
   // here must not outlive a SIGKILLed plugin past the next start of drover.
   const path = ownedTempDir("custom-executor-");
   const responseFile = join(path, "response.json");
   // Go's json.Encoder ends the document with a newline; drivers that `cat` it expect one too.
-  writeFileSync(responseFile, Buffer.concat([jobJson, Buffer.from("\n")]), { mode: 0o600, flag: "wx" });
+  writeFileSync(responseFile, `${jobJson}\n`, { mode: 0o600, flag: "wx" });
   return { path, responseFile, buildExitCodeFile: join(path, "build_exit_code") };
 }
 

@@ -50,6 +50,7 @@ export {
 } from "../../kernel/process/child.ts";
 export { type OwnedDirPrefix, ownedTempDir } from "../../kernel/process/owned-temp-dirs.ts";
 export type { HandlerContext, ServiceHandlers } from "../../kernel/protocol/grpc-service.ts";
+export { jobPayload } from "../../kernel/protocol/job-payload.ts";
 export { MAX_MESSAGE_BYTES } from "../../kernel/protocol/limits.ts";
 export {
   type ExpandableVariable,

@@ -64,8 +64,28 @@ interface RunnerBase {
    * Undefined: the command decides (`drover exec` yes, `drover run` no; docs/security.md).
    */
   allowLocalRepositories?: boolean;
+  /** `id`: the runner's id at GitLab (registration writes it); CI_RUNNER_ID when no coordinator sends one. */
+  id?: number;
+  /** `[runners.feature_flags]`: GitLab's `FF_*` flags, which win over the job's variables. */
+  featureFlags: Record<string, boolean>;
+  /** The runner's own scripts around the job's (GitLab's `pre_get_sources_script`, ...). */
+  scripts: RunnerScripts;
+  /** `clone_url`: fetch from `<clone_url>/<project path>.git` instead of the job's repository URL. */
+  cloneUrl?: string;
   /** Line of the runner's `[[runners]]` header; 0 for the built-in default runner (there is no file). */
   line: number;
+}
+
+/**
+ * GitLab Runner's runner-level scripts (docs/jobs.md, "Runner scripts"), each a piece of bash as
+ * written in config.toml, run where GitLab runs them: in get_sources before the fetch and after the
+ * checkout, and inside every step's script before and after the job's commands.
+ */
+export interface RunnerScripts {
+  preGetSources?: string;
+  postGetSources?: string;
+  preBuild?: string;
+  postBuild?: string;
 }
 
 export type ShellRunner = RunnerBase & { executor: "shell" };
@@ -130,6 +150,8 @@ export function defaultRunner(): ShellRunner {
     executor: "shell",
     limit: 0,
     environment: [],
+    featureFlags: {},
+    scripts: {},
     requestConcurrency: Defaults.requestConcurrency,
     outputLimitBytes: Defaults.outputLimitKiB * 1024,
     line: 0,

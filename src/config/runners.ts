@@ -4,7 +4,8 @@
  */
 
 import { BUILTIN_PLUGINS } from "../../plugins/catalog.ts";
-import { optional, TableReader, tableToJson } from "./fields.ts";
+import { isFeatureFlag } from "../job/feature-flags.ts";
+import { describe, optional, TableReader, tableToJson } from "./fields.ts";
 import {
   Defaults,
   type EnvPair,
@@ -12,6 +13,7 @@ import {
   type JsonObject,
   type PluginRef,
   type RunnerConfig,
+  type RunnerScripts,
 } from "./model.ts";
 import { readPluginRef } from "./plugin-ref.ts";
 
@@ -22,12 +24,10 @@ const executors: readonly Executor[] = ["shell", "custom", "plugin"];
  * cache, registration bookkeeping): accepted without a warning, so a GitLab file checks clean.
  */
 const gitlabIgnored = [
-  "id",
   "token_obtained_at",
   "token_expires_at",
   "cache",
   "docker",
-  "feature_flags",
   "kubernetes",
   "machine",
   "autoscaler",
@@ -53,15 +53,19 @@ export function readRunner(r: TableReader, index: number): RunnerConfig | undefi
   const base = {
     name: name ?? `runner-${index}`,
     limit: r.integer("limit", { min: 0, expected: "a non-negative integer" }) ?? 0,
-    ...optional("url", readUrl(r)),
+    ...optional("url", readUrl(r, "url")),
     ...optional("token", r.string("token")),
     ...optional("buildsDir", r.string("builds_dir")),
     ...optional("cacheDir", r.string("cache_dir")),
-    ...optional("shell", r.string("shell")),
+    ...optional("shell", readShell(r)),
     environment: readEnvironment(r),
     requestConcurrency: r.positiveOrDefault("request_concurrency", Defaults.requestConcurrency),
     outputLimitBytes: r.positiveOrDefault("output_limit", Defaults.outputLimitKiB) * 1024,
     ...optional("allowLocalRepositories", r.boolean("allow_local_repositories")),
+    ...optional("id", r.integer("id", { min: 0, expected: "a non-negative integer" })),
+    featureFlags: readFeatureFlags(r),
+    scripts: readScripts(r),
+    ...optional("cloneUrl", readUrl(r, "clone_url")),
     line: problems.lineOf(r.path) ?? 0,
   };
   r.ignore(...gitlabIgnored);
@@ -133,14 +137,81 @@ function readExecutor(r: TableReader): Executor | undefined {
   return executor;
 }
 
-function readUrl(r: TableReader): string | undefined {
-  const url = r.string("url");
+function readUrl(r: TableReader, key: "url" | "clone_url"): string | undefined {
+  const url = r.string(key);
   if (url === undefined) return undefined;
   const parsed = URL.canParse(url) ? new URL(url) : undefined;
   if (parsed?.protocol !== "http:" && parsed?.protocol !== "https:") {
-    r.problems.error(r.at("url"), `expected an http(s) URL, got ${JSON.stringify(url)}`);
+    r.problems.error(r.at(key), `expected an http(s) URL, got ${JSON.stringify(url)}`);
+  } else if (key === "clone_url" && (parsed.username || parsed.password || parsed.search || parsed.hash)) {
+    // The job's token is added to it for each job; a credential or query of its own would be sent
+    // to every project's fetch.
+    r.problems.error(r.at(key), "expected a URL without credentials, query or fragment");
   }
   return url;
+}
+
+/**
+ * `shell`: drover generates bash scripts, so "bash" is the one value it takes; GitLab's "sh"
+ * (POSIX sh scripts), "pwsh" and "powershell" are refused here rather than run as bash.
+ */
+function readShell(r: TableReader): string | undefined {
+  const shell = r.string("shell");
+  if (shell !== undefined && shell !== "bash") {
+    r.problems.error(
+      r.at("shell"),
+      `${JSON.stringify(shell)} is not supported: drover's job scripts are bash scripts (set "bash", or leave shell out)`,
+    );
+  }
+  return shell;
+}
+
+/**
+ * `[runners.feature_flags]`: `FF_NAME = true|false`. A name GitLab Runner does not know is kept
+ * out, with a warning (a typo would otherwise silently do nothing).
+ */
+function readFeatureFlags(r: TableReader): Record<string, boolean> {
+  const table = r.subTable("feature_flags");
+  if (table === undefined) return {};
+  const flags: Record<string, boolean> = {};
+  for (const [name, value] of Object.entries(table)) {
+    if (typeof value !== "boolean") {
+      r.problems.error(r.at("feature_flags", name), `expected true or false, got ${describe(value)}`);
+    } else if (!isFeatureFlag(name)) {
+      r.problems.warning(r.at("feature_flags", name), "not a GitLab Runner feature flag, ignored");
+    } else {
+      flags[name] = value;
+    }
+  }
+  return flags;
+}
+
+/**
+ * The runner-level scripts. GitLab's deprecated names `pre_clone_script` and `post_clone_script`
+ * still work there; here too, with a warning that names the new key.
+ */
+function readScripts(r: TableReader): RunnerScripts {
+  const scripts: RunnerScripts = {};
+  const read = (key: string, deprecated?: string): string | undefined => {
+    const value = r.string(key);
+    if (deprecated === undefined) return value;
+    const old = r.string(deprecated);
+    if (old === undefined) return value;
+    if (value !== undefined) {
+      r.problems.warning(r.at(deprecated), `ignored: ${key} is set (${deprecated} is its deprecated name)`);
+      return value;
+    }
+    r.problems.warning(r.at(deprecated), `deprecated: use ${key}`);
+    return old;
+  };
+  const put = (field: keyof RunnerScripts, value: string | undefined) => {
+    if (value !== undefined && value.trim() !== "") scripts[field] = value;
+  };
+  put("preGetSources", read("pre_get_sources_script", "pre_clone_script"));
+  put("postGetSources", read("post_get_sources_script", "post_clone_script"));
+  put("preBuild", read("pre_build_script"));
+  put("postBuild", read("post_build_script"));
+  return scripts;
 }
 
 function readEnvironment(r: TableReader): EnvPair[] {

@@ -31,6 +31,8 @@ export interface JobTraceOptions {
   job: ReceivedJob;
   /** The job log's sink: what is in it is what GitLab gets. */
   trace: MemorySink;
+  /** The job runs in debug mode (CI_DEBUG_TRACE): GitLab's `debug_trace` on every trace patch. */
+  debugTrace?: boolean;
   logger: Logger;
   /** Job-Status: canceling. Called once. */
   onCancel: () => void;
@@ -62,7 +64,13 @@ export class JobTrace {
     this.#options = options;
     this.#logger = options.logger;
     const { http, job } = options;
-    this.#uploader = new TraceUploader({ http, jobId: job.id, token: job.token, trace: options.trace });
+    this.#uploader = new TraceUploader({
+      http,
+      jobId: job.id,
+      token: job.token,
+      trace: options.trace,
+      debugTrace: options.debugTrace ?? false,
+    });
     this.#updater = new JobUpdater({ http, runner: options.runner, jobId: job.id, token: job.token });
   }
 

@@ -5,7 +5,7 @@
  */
 import { arch, platform } from "node:os";
 import type { RunnerConfig } from "../config/model.ts";
-import { VERSION } from "../version.ts";
+import { REVISION, VERSION } from "../version.ts";
 
 /** What a runner reports for a job in `PUT /jobs/:id` (`running` while it runs, then the end state). */
 export type JobState = "running" | "success" | "failed";
@@ -92,7 +92,7 @@ export function versionInfo(runner: RunnerConfig): VersionInfo {
   return {
     name: "drover",
     version: VERSION,
-    revision: "unknown",
+    revision: REVISION,
     platform: platform(),
     architecture: GOARCH[arch()] ?? arch(),
     executor: runner.executor === "plugin" ? "custom" : runner.executor,
@@ -108,7 +108,9 @@ export function versionInfo(runner: RunnerConfig): VersionInfo {
       artifacts: false,
       cache: true,
       fallback_cache_keys: false,
-      shared: !isolated,
+      // GitLab's shell and custom executors both say "shared" (CI_SHARED_ENVIRONMENT); a plugin
+      // runs each job in an environment of its own unless it says otherwise.
+      shared: runner.executor !== "plugin",
       upload_multiple_artifacts: false,
       upload_raw_artifacts: false,
       session: false,

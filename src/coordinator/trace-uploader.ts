@@ -40,7 +40,17 @@ export class TraceUploader {
   #crc = 0;
   #crcUpTo = 0;
 
-  constructor(options: { http: CoordinatorHttp; jobId: number; token: string; trace: MemorySink }) {
+  readonly #debugTrace: boolean;
+
+  /** `debugTrace`: the job runs with CI_DEBUG_TRACE (or CI_DEBUG_SERVICES), sent with every patch. */
+  constructor(options: {
+    http: CoordinatorHttp;
+    jobId: number;
+    token: string;
+    trace: MemorySink;
+    debugTrace: boolean;
+  }) {
+    this.#debugTrace = options.debugTrace;
     this.#http = options.http;
     this.#jobId = options.jobId;
     this.#token = options.token;
@@ -84,7 +94,7 @@ export class TraceUploader {
     const end = start + content.length;
     const answer = await this.#http.exchange("patch_trace", {
       method: "PATCH",
-      path: `jobs/${this.#jobId}/trace?debug_trace=false`,
+      path: `jobs/${this.#jobId}/trace?debug_trace=${this.#debugTrace}`,
       text: content,
       headers: { "Content-Range": `${start}-${end - 1}`, "JOB-TOKEN": this.#token },
       timeoutMs: PATCH_TIMEOUT_MS,

@@ -22,6 +22,7 @@ import type { JobService } from "../job/job-service.ts";
 import type { StopReason } from "../job/outcome.ts";
 import { jobFromPayload } from "../job/parse.ts";
 import type { JobResult } from "../job/result.ts";
+import { parseBool } from "../job/variables.ts";
 import { formatDuration, JobLog, memorySink } from "../log/job-log.ts";
 import type { Logger } from "../log/logger.ts";
 import type { DaemonMetrics } from "../metrics/daemon-metrics.ts";
@@ -69,6 +70,7 @@ export async function runCoordinatorJob(ctx: CoordinatorJobContext): Promise<Job
     runner,
     job: received,
     trace: sink,
+    debugTrace: payloadDebugMode(received),
     logger,
     onCancel: () => cancel.abort("canceled" satisfies StopReason),
     onAbort: () => {
@@ -141,6 +143,24 @@ function summarize(log: JobLog, result: JobResult): void {
     log.line(`ERROR: Job failed (system failure): ${result.message} (after ${took})`, "error");
   else log.line(`ERROR: Job failed: ${result.message} (${result.reason}, after ${took})`, "error");
   log.flush();
+}
+
+/**
+ * GitLab's debug mode (Build.IsDebugModeEnabled): CI_DEBUG_TRACE or CI_DEBUG_SERVICES true among
+ * the payload's variables (the last definition counts), read from the raw payload so that even a
+ * job that fails to parse reports it.
+ */
+function payloadDebugMode(received: ReceivedJob): boolean {
+  const values = new Map<string, unknown>();
+  const variables = received.payload.variables;
+  if (Array.isArray(variables)) {
+    for (const variable of variables) {
+      if (typeof variable !== "object" || variable === null) continue;
+      const { key, value } = variable as { key?: unknown; value?: unknown };
+      if (key === "CI_DEBUG_TRACE" || key === "CI_DEBUG_SERVICES") values.set(key, value);
+    }
+  }
+  return [...values.values()].some((value) => typeof value === "string" && parseBool(value) === true);
 }
 
 /**

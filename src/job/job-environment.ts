@@ -7,11 +7,13 @@ import { hostname } from "node:os";
 import { join, posix } from "node:path";
 import type { JobConfig } from "../../kernel/gen/drover/plugin/v1/executor_pb.ts";
 import type { RunnerConfig } from "../config/model.ts";
+import { REVISION, VERSION } from "../version.ts";
 import { type ExecutorIdentity, executorDefaults } from "./executor-identity.ts";
+import { FeatureFlags, isFeatureFlag } from "./feature-flags.ts";
 import type { StartedEffects } from "./lifecycle.ts";
 import type { Job, JobVariable } from "./model.ts";
 import { projectDirFor } from "./project.ts";
-import { allVariables, predefinedVariables } from "./variables.ts";
+import { type CiJobStatus, predefinedVariables } from "./variables.ts";
 
 /** Where the job's files go. Before Configure, every dir is "". */
 export interface JobPlacement {
@@ -19,9 +21,20 @@ export interface JobPlacement {
   projectDir: string;
   /** This project's caches: `<cache_dir>/<namespace>/<project>`; undefined without a cache_dir. */
   cacheDir: string | undefined;
+  /**
+   * Whether the job's environment outlives it (CI_SHARED_ENVIRONMENT) or is its own
+   * (CI_DISPOSABLE_ENVIRONMENT): GitLab's shell and custom executors are shared; a plugin is shared
+   * when it says its builds dir is (Configure's `builds_dir_is_shared`). Undefined before Configure.
+   */
+  sharedEnvironment: boolean | undefined;
 }
 
-export const UNPLACED: JobPlacement = { buildsDir: "", projectDir: "", cacheDir: undefined };
+export const UNPLACED: JobPlacement = {
+  buildsDir: "",
+  projectDir: "",
+  cacheDir: undefined,
+  sharedEnvironment: undefined,
+};
 
 export interface PlacementInput {
   job: Job;
@@ -38,18 +51,25 @@ export function placeJob(input: PlacementInput): JobPlacement | { problem: strin
   const defaults = executorDefaults(executor);
   const buildsDir = config?.buildsDir || runner.buildsDir || defaults.buildsDir;
   if (!buildsDir) return { problem: "the builds_dir is not configured" }; // GitLab's wording
+  if (config?.shell && config.shell !== "bash") {
+    return {
+      problem: `the executor asks for shell ${JSON.stringify(config.shell)}: drover's job scripts are bash scripts`,
+    };
+  }
   // `drover exec -- cmd` runs in the current directory only with the shell executor (README,
   // "Usage"): another executor's host or sandbox has its own file system, so the job goes under its
   // builds dir.
   const placed = job.adHoc && executor.kind !== "shell" ? withoutAdHoc(job) : job;
   const cacheRoot = config?.cacheDir || runner.cacheDir || defaults.cacheDir;
+  const buildsDirIsShared = config?.buildsDirIsShared ?? defaults.buildsDirIsShared;
   return {
     buildsDir,
+    sharedEnvironment: executor.kind === "plugin" ? buildsDirIsShared : true,
     // GitLab's local cache layout (common/build.go StartBuild): each project's caches under
     // <cache_dir>/<namespace>/<project>, so neither a cache's content nor its key crosses projects.
     cacheDir: cacheRoot === undefined ? undefined : posix.join(cacheRoot, job.projectPath),
     projectDir: projectDirFor(placed, buildsDir, {
-      isShared: config?.buildsDirIsShared ?? defaults.buildsDirIsShared,
+      isShared: buildsDirIsShared,
       runnerShortToken: runnerShortToken(runner),
       concurrentProjectId: input.concurrentProjectId,
     }),
@@ -68,22 +88,38 @@ export interface VariablesInput {
   slots: { concurrentId: number; concurrentProjectId: number };
   /** Configure's `hostname`, else this host's. */
   hostname: string | undefined;
-  jobStatus: "running" | "success" | "failed" | "canceled";
+  jobStatus: CiJobStatus;
   /** What the job_started hooks exported (GITHUB_ENV). */
   hookEffects: StartedEffects;
 }
 
 /**
- * The job's variables, in the order a later definition overrides an earlier one: predefined +
- * payload, then the runner's `environment`, then what the job_started hooks exported. (An executor's
- * `job_env` is not among them: like GitLab's custom executor, it is for the executor's own later
- * calls, not the job's scripts.)
+ * The job's variables, in the order a later definition overrides an earlier one: GitLab's feature
+ * flags with their resolved values (feature-flags.ts), the predefined variables, the payload's,
+ * the runner's `environment`, then what the job_started hooks exported; the last three without
+ * feature flags, which were resolved from them. (An executor's `job_env` is not among them: like
+ * GitLab's custom executor, it is for the executor's own later calls, not the job's scripts.)
  */
 export function jobVariables(input: VariablesInput): JobVariable[] {
-  const { job, runner } = input;
+  const defined = definedVariables(input);
   return [
-    ...allVariables(job, variableContext(input)),
-    ...runner.environment.map((pair) => plainVariable(pair.key, pair.value)),
+    ...jobFeatureFlags(input).variables(),
+    ...predefinedVariables(input.job, variableContext(input)),
+    // A file variable keeps its place whatever its name (it is no flag; job-payload.ts counts on it).
+    ...defined.filter((v) => v.file || !isFeatureFlag(v.key)),
+  ];
+}
+
+/** The job's feature flags: config.toml's `[runners.feature_flags]`, else its variables. */
+export function jobFeatureFlags(input: VariablesInput): FeatureFlags {
+  return FeatureFlags.resolve(input.runner.featureFlags, definedVariables(input));
+}
+
+/** The variables someone defined (payload, runner, hooks), in override order. */
+function definedVariables(input: VariablesInput): JobVariable[] {
+  return [
+    ...input.job.variables,
+    ...input.runner.environment.map((pair) => plainVariable(pair.key, pair.value)),
     ...Object.entries(input.hookEffects.env).map(([key, value]) => plainVariable(key, value)),
   ];
 }
@@ -104,6 +140,11 @@ function variableContext(input: VariablesInput) {
     runnerName: runner.name,
     hostname: input.hostname || hostname(),
     jobStatus: input.jobStatus,
+    runnerId: String(runner.id ?? 0),
+    runnerVersion: VERSION,
+    runnerRevision: REVISION,
+    // Known before Configure for the shell and custom executors (always shared, as GitLab's).
+    sharedEnvironment: placement.sharedEnvironment ?? (runner.executor === "plugin" ? undefined : true),
   };
 }
 

@@ -9,18 +9,27 @@ import { DroverError } from "../../kernel/errors.ts";
 import type { JobConfig } from "../../kernel/gen/drover/plugin/v1/executor_pb.ts";
 import { type JobContext, JobContextSchema } from "../../kernel/gen/drover/plugin/v1/job_pb.ts";
 import type { ExecutorClient } from "../../kernel/protocol/clients.ts";
+import { payloadJsonWithoutFileValues } from "../../kernel/protocol/job-payload.ts";
 import type { RunnerConfig } from "../config/model.ts";
 import type { JobLog } from "../log/job-log.ts";
 import type { Logger } from "../log/logger.ts";
+import { defaultTokenPrefixes } from "../log/pattern-masker.ts";
 import type { JobContainment } from "../process/containment.ts";
 import type { ExecutorIdentity } from "./executor-identity.ts";
+import type { FeatureFlags } from "./feature-flags.ts";
 import { hookContext } from "./hook-context.ts";
-import { derivedVariables, type JobPlacement, jobVariables, placeJob, UNPLACED } from "./job-environment.ts";
+import {
+  derivedVariables,
+  type JobPlacement,
+  jobFeatureFlags,
+  jobVariables,
+  placeJob,
+  UNPLACED,
+} from "./job-environment.ts";
 import { JobMasks } from "./job-masks.ts";
 import type { LifecycleParticipant, StartedEffects } from "./lifecycle.ts";
-import type { Job, JobVariable } from "./model.ts";
+import type { Job, JobVariable, StageGroup } from "./model.ts";
 import {
-  ciJobStatus,
   type JobStatus,
   jobResult,
   judge,
@@ -28,10 +37,12 @@ import {
   type Phase,
   type StageRun,
   type StopReason,
+  settledJobStatus,
   statusAfter,
   type Verdict,
 } from "./outcome.ts";
 import type { JobResult, StageRecord } from "./result.ts";
+import type { CiJobStatus } from "./variables.ts";
 
 export interface RunJobOptions {
   job: Job;
@@ -73,6 +84,10 @@ export class JobRun {
   #placement: JobPlacement = UNPLACED;
   #hostname: string | undefined;
   #variables: JobVariable[] = [];
+  #flags!: FeatureFlags;
+  readonly #shownStderrTails = new Set<string>();
+  /** From after_script on, CI_JOB_STATUS says how the job went instead of "running". */
+  #statusSettled = false;
   /** What the job_started hooks exported, applied to every later stage. */
   readonly hookEffects: StartedEffects = { env: {}, pathPrepend: [] };
   /** Set once Configure was called: from then on, Cleanup is owed. */
@@ -104,6 +119,11 @@ export class JobRun {
     };
     // Masked from the first byte: Configure's context already carries the variables.
     this.refreshVariables();
+    // Tokens by their prefix (glpat-...), as GitLab's job log masks them.
+    this.log.maskTokenPrefixes([
+      ...defaultTokenPrefixes(this.#flags.on("FF_MASK_ALL_DEFAULT_TOKENS")),
+      ...options.job.features.tokenMaskPrefixes,
+    ]);
   }
 
   /** Aborts when the job stops (cancel, drover's shutdown, the job timeout); the reason says which. */
@@ -144,18 +164,40 @@ export class JobRun {
   decide(phase: Phase, run: StageRun): Verdict {
     const verdict = judge(phase, run, this.stopReason);
     if (verdict.kind === "warn") this.log.line(verdict.message, "warning");
-    this.#status = statusAfter(this.#status, verdict, phase.kind, this.job.timeoutSeconds);
+    const group = phase.kind === "stage" ? phase.stage.group : undefined;
+    this.#status = statusAfter(this.#status, verdict, phase.kind, this.job.timeoutSeconds, group);
     return verdict;
   }
 
   /**
    * If the job's stop signal fired, the status says so (a no-op when it already does, or when the
-   * job failed first): for a stop that came between two calls and cut none of them short.
+   * job failed first): for a stop that came between two calls and cut none of them short. `group`:
+   * the stage group the job was about to enter, which decides what still runs.
    */
-  noteStop(phase: Phase["kind"]): void {
+  noteStop(phase: Phase["kind"], group?: StageGroup): void {
     const reason = this.stopReason;
     if (reason === undefined) return;
-    this.#status = statusAfter(this.#status, { kind: "stop", reason }, phase, this.job.timeoutSeconds);
+    this.#status = statusAfter(this.#status, { kind: "stop", reason }, phase, this.job.timeoutSeconds, group);
+  }
+
+  /**
+   * The job's outcome is known (after_script is next, or the stages are over): CI_JOB_STATUS
+   * says it from now on, in the stages' scripts and to the executor (RunRequest, CleanupRequest).
+   */
+  settleJobStatus(): void {
+    if (this.#statusSettled) return;
+    this.#statusSettled = true;
+    this.refreshVariables();
+  }
+
+  /** CI_JOB_STATUS as the job's next call should see it. */
+  get ciJobStatus(): CiJobStatus {
+    return this.#statusSettled ? settledJobStatus(this.#status) : "running";
+  }
+
+  /** The job's feature flags (feature-flags.ts), as resolved with its variables. */
+  get featureFlags(): FeatureFlags {
+    return this.#flags;
   }
 
   /** Something broke that no call reported (a bug, a throw): a system failure. */
@@ -179,12 +221,17 @@ export class JobRun {
     });
   }
 
-  /** An error in the job log: its one line, and what the plugin printed last on stderr, if anything. */
+  /**
+   * An error in the job log: its one line, and what the plugin printed last on stderr, if anything
+   * (once per job: a dead plugin fails every later call with the same tail).
+   */
   logError(prefix: string, err: unknown): void {
     const error = DroverError.from(err);
     this.log.line(`${prefix}: ${error.shortMessage}`, "error");
-    if (error.details.stderrTail) {
-      this.log.line(`Last lines on the plugin's stderr:\n${error.details.stderrTail}`, "error");
+    const tail = error.details.stderrTail;
+    if (typeof tail === "string" && tail !== "" && !this.#shownStderrTails.has(tail)) {
+      this.#shownStderrTails.add(tail);
+      this.log.line(`Last lines on the plugin's stderr:\n${tail}`, "error");
     }
   }
 
@@ -209,12 +256,10 @@ export class JobRun {
 
   /** Recomputes the job's variables (after Configure, after the job_started hooks) and masks them. */
   refreshVariables(): void {
-    this.#variables = this.#computeVariables();
+    const input = this.#variablesInput();
+    this.#variables = jobVariables(input);
+    this.#flags = jobFeatureFlags(input);
     this.masks.maskVariables(this.#variables);
-  }
-
-  #computeVariables(): JobVariable[] {
-    return jobVariables(this.#variablesInput());
   }
 
   #variablesInput() {
@@ -224,7 +269,7 @@ export class JobRun {
       placement: this.#placement,
       slots: this.options.slots,
       hostname: this.#hostname,
-      jobStatus: ciJobStatus(this.#status),
+      jobStatus: this.ciJobStatus,
       hookEffects: this.hookEffects,
     };
   }
@@ -235,7 +280,8 @@ export class JobRun {
     return create(JobContextSchema, {
       jobId: this.options.jobKey,
       jobName: job.name,
-      jobJson: new TextEncoder().encode(JSON.stringify(job.payload)),
+      // File variables' values travel once, in `variables` (kernel/protocol/job-payload.ts).
+      jobJson: new TextEncoder().encode(payloadJsonWithoutFileValues(job.payload)),
       variables: this.#variables,
       runnerName: runner.name,
       runnerSettingsJson: JSON.stringify(runner.executor === "shell" ? {} : runner.settings),

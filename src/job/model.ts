@@ -6,6 +6,9 @@
  * `adHocJob` (adhoc.ts) are the only producers; everything else reads.
  */
 
+import type { RunnerScripts } from "../config/model.ts";
+import type { FeatureFlags } from "./feature-flags.ts";
+
 /** When a step, cache or artifact applies, relative to the job's outcome so far. */
 export type When = "on_success" | "on_failure" | "always";
 
@@ -93,6 +96,22 @@ export interface ImageSpec {
   ports: Array<{ number: number; protocol: string; name: string }>;
 }
 
+/** A job's `hooks:` (the `.gitlab-ci.yml` keyword): scripts run inside get_sources, around the fetch. */
+export interface JobHooks {
+  /** Before the fetch, after the runner's own pre_get_sources_script. */
+  preGetSourcesScript: string[];
+  /** After the checkout and submodules, before the runner's own post_get_sources_script. */
+  postGetSourcesScript: string[];
+}
+
+/** The job payload's `features` object (what GitLab asks of this job's log). */
+export interface JobFeatures {
+  /** `trace_sections`: multi-line commands are shown as collapsible sections (FF_SCRIPT_SECTIONS). */
+  traceSections: boolean;
+  /** `token_mask_prefixes`: token prefixes masked in the log on top of GitLab's default list. */
+  tokenMaskPrefixes: string[];
+}
+
 export interface Job {
   id: string;
   token: string;
@@ -118,6 +137,10 @@ export interface Job {
   cache: CacheSpec[];
   artifacts: ArtifactSpec[];
   dependencies: JobDependency[];
+  /** `hooks[]`: GitLab's job-level hook scripts (today `pre_get_sources_script`), by name. */
+  hooks: JobHooks;
+  /** The coordinator's `features` for this job: how the log is to be written and masked. */
+  features: JobFeatures;
   /** The original parsed JSON (for `JOB_RESPONSE_FILE` and plugins that want more than drover reads). */
   payload: unknown;
   /** Set for `drover exec -- cmd` jobs: no repository, the project dir is `cwd`. */
@@ -139,9 +162,18 @@ export type StageName =
   | "upload_artifacts_on_failure"
   | "cleanup_file_variables";
 
+/**
+ * Where a stage belongs in GitLab's sequence (common/build.go executeScript), which decides what
+ * still runs after a failure (outcome.ts `shouldRun`):
+ *   prepare_script → sources (get_sources, restore_cache, download_artifacts) → steps (the job's
+ *   steps, in order) → after_script → post (cache archiving, artifact uploads, file variables).
+ */
+export type StageGroup = "prepare_script" | "sources" | "steps" | "after_script" | "post";
+
 /** One stage the engine will run, with everything it needs to decide whether and how. */
 export interface PlannedStage {
   name: StageName;
+  group: StageGroup;
   /** Run it when the job so far succeeded, failed, or in either case. */
   when: When;
   /** Still run after a graceful cancel (after_script, cleanup_file_variables). */
@@ -168,10 +200,19 @@ export interface ScriptContext {
   tmpDir: string;
   /** Directories job_started hooks added to PATH (GITHUB_PATH), newest first. */
   pathPrepend?: readonly string[];
-  /** The job's state so far, exported as CI_JOB_STATUS to after_script. */
-  jobStatus: "success" | "failed" | "canceled";
   /** Whether get_sources may fetch from `file://` URLs and paths (allow_local_repositories). */
   allowLocalRepositories?: boolean;
   /** Where the job's processes belong (src/process/containment.ts); none in unit tests. */
   containment?: { trackingId: string; cgroup: string };
+  /** The job's feature flags; when not given, resolved from `variables` alone (no config.toml). */
+  flags?: FeatureFlags;
+  /**
+   * Multi-line commands as collapsible sections (GitLab: FF_SCRIPT_SECTIONS and the job's
+   * `features.trace_sections` both on); computed by the renderer when not given.
+   */
+  scriptSections?: boolean;
+  /** The runner's scripts around the job's (config.toml). */
+  runnerScripts?: RunnerScripts;
+  /** config.toml's `clone_url`. */
+  cloneUrl?: string;
 }

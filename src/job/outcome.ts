@@ -14,10 +14,18 @@
  *   - a runner configured wrongly is `runner_configuration_error`, never retried;
  *   - prepare (Configure + Prepare) is retried on a system failure, 3 attempts in all;
  *   - after_script, cache archiving and file-variable cleanup never fail a job;
- *   - after a stop, only the stages that run on cancel (after_script, cleanup_file_variables) run.
+ *   - what still runs depends on where the job failed or was stopped (StageGroup, model.ts):
+ *       in prepare_script: nothing (only the executor's Cleanup);
+ *       in get_sources, restore_cache, download_artifacts: no step, no after_script; the
+ *         on-failure cache and artifact stages and cleanup_file_variables run;
+ *       in a step: no later step; after_script runs, then the on-failure stages;
+ *   - after a stop, only the stages that run on cancel (after_script, cleanup_file_variables) run,
+ *     by the same rule;
+ *   - CI_JOB_STATUS is "running" until after_script, then the job's state: success, failed,
+ *     canceled or timedout (GitLab's BuildRuntimeState).
  */
 import type { FailureReason } from "../exit-status.ts";
-import type { PlannedStage } from "./model.ts";
+import type { PlannedStage, StageGroup } from "./model.ts";
 import type { JobResult, StageRecord } from "./result.ts";
 
 /** Why a job stops early: the reason carried by the cancel, abort and timeout signals. */
@@ -31,6 +39,8 @@ export interface StageRun {
   /** The script's (or driver's) exit code, when it has one. */
   exitCode: number | undefined;
   message: string | undefined;
+  /** false when trying again cannot help (a message over the protocol's size limit). */
+  retryable?: boolean;
 }
 
 /** Where in the job a call was made. */
@@ -64,10 +74,12 @@ export type JobStatus =
       reason: FailedReason;
       exitCode: number | undefined;
       message: string;
-      /** Where it failed: decides which stages still run (shouldRun). */
+      /** Where it failed. */
       phase: Phase["kind"];
+      /** The stage group it failed in (or was stopped before): decides what still runs. */
+      group: StageGroup | undefined;
     }
-  | { status: "canceled" };
+  | { status: "canceled"; group: StageGroup | undefined };
 
 /** A job's status before anything happened. */
 export const NOT_FAILED: JobStatus = { status: "success" };
@@ -90,7 +102,9 @@ export function judge(phase: Phase, run: StageRun, stop: StopReason | undefined)
     case "prepare":
       if (run.outcome === "configuration_error") return fail("runner_configuration_error", message);
       if (run.outcome === "build_failure") return fail("script_failure", message, run.exitCode);
-      if (run.outcome === "system_failure" && !phase.lastAttempt) return { kind: "retry", message };
+      if (run.outcome === "system_failure" && run.retryable !== false && !phase.lastAttempt) {
+        return { kind: "retry", message };
+      }
       return fail("runner_system_failure", message);
     case "started_hooks":
       return fail("runner_system_failure", `job_started hook failed: ${message}`);
@@ -131,6 +145,7 @@ export function statusAfter(
   verdict: Verdict,
   phase: Phase["kind"],
   jobTimeoutSeconds: number,
+  group?: StageGroup,
 ): JobStatus {
   if (status.status !== "success") return status;
   const failed = (reason: FailedReason, message: string, exitCode?: number): JobStatus => ({
@@ -139,6 +154,7 @@ export function statusAfter(
     exitCode,
     message,
     phase,
+    group,
   });
   switch (verdict.kind) {
     case "continue":
@@ -154,21 +170,48 @@ export function statusAfter(
         case "interrupted":
           return failed("runner_interrupted", "the runner was interrupted");
         case "canceled":
-          return { status: "canceled" };
+          return { status: "canceled", group };
       }
   }
 }
 
-/** Whether `stage` runs, given the job's status so far and whether the job is stopping. */
+/**
+ * Whether `stage` runs, given the job's status so far and whether the job is stopping (a stop
+ * noted in the status says where it came: `JobRun.noteStop` before each stage).
+ */
 export function shouldRun(stage: PlannedStage, status: JobStatus, stopping: boolean): boolean {
-  if (stopping) return stage.runsOnCancel;
-  if (stage.when === "always") return true;
-  return stage.when === (status.status === "success" ? "on_success" : "on_failure");
+  const endedIn = status.status === "success" ? undefined : status.group;
+  if (endedIn === "prepare_script") return false;
+  if (stopping && !stage.runsOnCancel) return false;
+  switch (stage.group) {
+    case "prepare_script":
+    case "sources":
+    case "steps":
+      return status.status === "success";
+    case "after_script":
+      return status.status === "success" || endedIn === "steps" || endedIn === "after_script";
+    case "post":
+      if (stage.when === "always") return true;
+      return stage.when === (status.status === "success" ? "on_success" : "on_failure");
+  }
 }
 
-/** CI_JOB_STATUS as the job's scripts see it: "running" until something went wrong. */
-export function ciJobStatus(status: JobStatus): "running" | "failed" | "canceled" {
-  return status.status === "success" ? "running" : status.status;
+/**
+ * CI_JOB_STATUS once the job's outcome is known (after_script on): GitLab's runtime states, a
+ * timeout (the job's or RUNNER_SCRIPT_TIMEOUT) being "timedout" and drover's own shutdown
+ * "canceled" (GitLab's interrupted context).
+ */
+export function settledJobStatus(status: JobStatus): "success" | "failed" | "canceled" | "timedout" {
+  switch (status.status) {
+    case "success":
+      return "success";
+    case "canceled":
+      return "canceled";
+    case "failed":
+      if (status.reason === "job_execution_timeout") return "timedout";
+      if (status.reason === "runner_interrupted") return "canceled";
+      return "failed";
+  }
 }
 
 /** The job's result, once everything has run. */

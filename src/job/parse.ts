@@ -18,6 +18,8 @@ import type {
   ImageSpec,
   Job,
   JobDependency,
+  JobFeatures,
+  JobHooks,
   JobStep,
   JobVariable,
 } from "./model.ts";
@@ -34,6 +36,12 @@ const VARIABLE_KEY = /^[A-Za-z0-9_]+$/;
 const STEP_NAME = /^[A-Za-z0-9_]+$/;
 
 type Obj = Record<string, unknown>;
+
+/** GitLab's job hook names (`hooks:` in .gitlab-ci.yml). */
+const HOOKS: Record<string, keyof JobHooks> = {
+  pre_get_sources_script: "preGetSourcesScript",
+  post_get_sources_script: "postGetSourcesScript",
+};
 
 /** Parses and checks a job description; `source` (usually the file path) is named in every error. */
 export function parseJob(text: string, source: string): Job {
@@ -129,6 +137,8 @@ export function jobFromPayload(payload: unknown, source: string): Job {
     cache: r.optArray(root, "cache", "", (v, at) => r.cache(v, at)),
     artifacts: r.optArray(root, "artifacts", "", (v, at) => r.artifact(v, at)),
     dependencies: r.optArray(root, "dependencies", "", (v, at) => r.dependency(v, at)),
+    hooks: r.hooks(root),
+    features: r.features(root),
     payload,
   };
 }
@@ -345,6 +355,35 @@ class Reader {
       // GitLab: the after_script step runs whatever happened; others by default only on success.
       when: this.optEnum(o, "when", at, WHEN, name === "after_script" ? "always" : "on_success"),
       allowFailure: this.optBoolean(o, "allow_failure", at, false),
+    };
+  }
+
+  /** `hooks: [{name, script}]`; a hook drover does not know is refused rather than skipped. */
+  hooks(root: Obj): JobHooks {
+    const hooks: JobHooks = { preGetSourcesScript: [], postGetSourcesScript: [] };
+    this.optArray(root, "hooks", "", (value, at) => {
+      const o = this.object(value, at);
+      const name = this.string(o.name, child(at, "name"));
+      const field = HOOKS[name];
+      if (field === undefined) {
+        this.fail(
+          child(at, "name"),
+          `unknown hook ${JSON.stringify(name.slice(0, 80))}; drover knows ${Object.keys(HOOKS)
+            .map((h) => JSON.stringify(h))
+            .join(" and ")}`,
+        );
+      }
+      const script = this.array(o.script, child(at, "script"));
+      hooks[field] = script.map((line, i) => this.string(line, `${at}.script[${i}]`));
+    });
+    return hooks;
+  }
+
+  features(root: Obj): JobFeatures {
+    const o = this.optObject(root, "features", "");
+    return {
+      traceSections: o ? this.optBoolean(o, "trace_sections", "features", false) : false,
+      tokenMaskPrefixes: o ? this.optStrings(o, "token_mask_prefixes", "features") : [],
     };
   }
 

@@ -55,16 +55,18 @@ export function planStages(job: Job, variables: readonly JobVariable[] = job.var
   const table = variableTable(variables);
   const base = { when: "on_success", runsOnCancel: false, affectsStatus: true, attempts: 1 } as const;
   const plain = { ...base, timeoutSeconds: undefined, allowFailure: false };
+  const sources = { ...plain, group: "sources" } as const;
+  const post = { ...plain, group: "post" } as const;
   const stages: PlannedStage[] = [
-    { ...plain, name: "prepare_script" },
-    { ...plain, name: "get_sources", attempts: attempts(table, "GET_SOURCES_ATTEMPTS") },
+    { ...plain, name: "prepare_script", group: "prepare_script" },
+    { ...sources, name: "get_sources", attempts: attempts(table, "GET_SOURCES_ATTEMPTS") },
   ];
   if (cachesToRestore(job).length > 0) {
-    stages.push({ ...plain, name: "restore_cache", attempts: attempts(table, "RESTORE_CACHE_ATTEMPTS") });
+    stages.push({ ...sources, name: "restore_cache", attempts: attempts(table, "RESTORE_CACHE_ATTEMPTS") });
   }
   if (job.dependencies.some((d) => d.hasArtifacts)) {
     stages.push({
-      ...plain,
+      ...sources,
       name: "download_artifacts",
       attempts: attempts(table, "ARTIFACT_DOWNLOAD_ATTEMPTS"),
     });
@@ -75,7 +77,10 @@ export function planStages(job: Job, variables: readonly JobVariable[] = job.var
     stages.push({
       ...base,
       name: stageForStep(step.name),
-      when: step.when,
+      group: "steps",
+      // GitLab runs the steps in order while the job succeeds and stops at the first failure,
+      // whatever a step's `when` says (common/build.go executeScript).
+      when: "on_success",
       timeoutSeconds: scriptTimeout ?? step.timeoutSeconds,
       allowFailure: step.allowFailure,
     });
@@ -85,6 +90,7 @@ export function planStages(job: Job, variables: readonly JobVariable[] = job.var
     stages.push({
       ...base,
       name: "after_script",
+      group: "after_script",
       when: "always",
       runsOnCancel: true,
       affectsStatus: false,
@@ -94,19 +100,19 @@ export function planStages(job: Job, variables: readonly JobVariable[] = job.var
     });
   }
   if (cachesToArchive(job, "on_success").length > 0) {
-    stages.push({ ...plain, name: "archive_cache", affectsStatus: false });
+    stages.push({ ...post, name: "archive_cache", affectsStatus: false });
   }
   if (cachesToArchive(job, "on_failure").length > 0) {
-    stages.push({ ...plain, name: "archive_cache_on_failure", when: "on_failure", affectsStatus: false });
+    stages.push({ ...post, name: "archive_cache_on_failure", when: "on_failure", affectsStatus: false });
   }
   if (job.artifacts.some((a) => appliesTo(a.when, "on_success"))) {
-    stages.push({ ...plain, name: "upload_artifacts_on_success" });
+    stages.push({ ...post, name: "upload_artifacts_on_success" });
   }
   if (job.artifacts.some((a) => appliesTo(a.when, "on_failure"))) {
-    stages.push({ ...plain, name: "upload_artifacts_on_failure", when: "on_failure" });
+    stages.push({ ...post, name: "upload_artifacts_on_failure", when: "on_failure" });
   }
   stages.push({
-    ...plain,
+    ...post,
     name: "cleanup_file_variables",
     when: "always",
     runsOnCancel: true,

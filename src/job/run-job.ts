@@ -40,6 +40,10 @@ export async function runJob(options: RunJobOptions): Promise<JobResult> {
       `Running with drover ${options.version} on ${options.runner.name} (${options.executor.title} executor)`,
       "info",
     );
+    // GitLab's header line for the flags that differ from their defaults, and any that did not parse.
+    const changed = run.featureFlags.describeChanged();
+    if (changed) run.log.line(`  feature flags: ${changed}`, "info");
+    for (const problem of run.featureFlags.problems) run.log.line(`WARNING: ${problem}`, "warning");
     const client: ExecutorClient | undefined = await preparePhase(run);
     if (client) await stagesPhase(run, client);
   } catch (err) {

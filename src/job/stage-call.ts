@@ -22,6 +22,8 @@ export interface StageCall {
   signal: AbortSignal;
   /** The job log section around it, for a run stage; none for Configure and Prepare. */
   title?: string;
+  /** A method an executor may leave out (Prepare): UNIMPLEMENTED means there is nothing to do. */
+  optional?: boolean;
 }
 
 export async function streamStage(run: JobRun, call: StageCall): Promise<StageRun> {
@@ -49,12 +51,17 @@ export async function streamStage(run: JobRun, call: StageCall): Promise<StageRu
               exitCode: undefined,
               message: reason === "interrupted" ? "interrupted" : "canceled",
             };
+    } else if (call.optional && DroverError.from(err).details.callFailure === "unimplemented") {
+      run.options.logger.debug({ call: call.name }, "the executor does not implement it: nothing to do");
+      result = { outcome: "success", exitCode: undefined, message: undefined };
     } else {
+      const error = DroverError.from(err);
       run.logError(`ERROR: ${call.name} failed`, err);
       result = {
         outcome: "system_failure",
         exitCode: undefined,
-        message: DroverError.from(err).shortMessage,
+        message: error.shortMessage,
+        ...(error.details.callFailure === "too_large" ? { retryable: false } : {}),
       };
     }
   }

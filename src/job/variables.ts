@@ -14,14 +14,26 @@ export interface VariableContext {
   runnerShortToken: string;
   /** The runner's `name` from config (GitLab's runner description). */
   runnerName: string;
+  /** CI_RUNNER_ID: the payload carries GitLab's; this is the fallback (config `id`, else 0). */
   runnerId?: string;
+  /** CI_RUNNER_VERSION and CI_RUNNER_REVISION: drover's. */
+  runnerVersion?: string;
+  runnerRevision?: string;
+  /**
+   * CI_SHARED_ENVIRONMENT=true (the executor's environment outlives the job: shell, custom) or
+   * CI_DISPOSABLE_ENVIRONMENT=true (each job gets a fresh one).
+   */
+  sharedEnvironment?: boolean | undefined;
   /**
    * The executor's host name (config_exec `hostname`). Accepted so callers can pass what they have;
    * GitLab defines no job variable for it, so none is added.
    */
   hostname?: string;
-  jobStatus?: "running" | "success" | "failed" | "canceled";
+  jobStatus?: CiJobStatus;
 }
+
+/** CI_JOB_STATUS: "running" until after_script, then how the job went (GitLab's BuildRuntimeState). */
+export type CiJobStatus = "running" | "success" | "failed" | "canceled" | "timedout";
 
 function variable(
   key: string,
@@ -70,7 +82,14 @@ export function predefinedVariables(job: Job, ctx: VariableContext): JobVariable
     variable("CI_RUNNER_DESCRIPTION", ctx.runnerName),
   );
   if (ctx.runnerId !== undefined) vars.push(variable("CI_RUNNER_ID", ctx.runnerId));
+  if (ctx.runnerVersion !== undefined) vars.push(variable("CI_RUNNER_VERSION", ctx.runnerVersion));
+  if (ctx.runnerRevision !== undefined) vars.push(variable("CI_RUNNER_REVISION", ctx.runnerRevision));
   vars.push(variable("CI_RUNNER_EXECUTABLE_ARCH", executableArch()));
+  if (ctx.sharedEnvironment !== undefined) {
+    vars.push(
+      variable(ctx.sharedEnvironment ? "CI_SHARED_ENVIRONMENT" : "CI_DISPOSABLE_ENVIRONMENT", "true"),
+    );
+  }
   const git = job.git;
   if (git !== undefined) {
     vars.push(
@@ -91,6 +110,16 @@ export function predefinedVariables(job: Job, ctx: VariableContext): JobVariable
 /** Predefined variables, then the job's own, in the order later definitions override earlier ones. */
 export function allVariables(job: Job, ctx: VariableContext): JobVariable[] {
   return [...predefinedVariables(job, ctx), ...job.variables];
+}
+
+/**
+ * A boolean variable as GitLab Runner reads one (Go's `strconv.ParseBool`): `1 t T TRUE true True`
+ * and `0 f F FALSE false False`; undefined for anything else.
+ */
+export function parseBool(value: string): boolean | undefined {
+  if (["1", "t", "T", "TRUE", "true", "True"].includes(value)) return true;
+  if (["0", "f", "F", "FALSE", "false", "False"].includes(value)) return false;
+  return undefined;
 }
 
 /** GitLab's `$CI_COMMIT_REF_SLUG` rule: lower case, `[^a-z0-9]` → "-", at most 63, no "-" at the ends. */

@@ -2,7 +2,8 @@
  * The job log (docs/jobs.md): the job's output bytes plus drover's own lines (sections, command echoes,
  * the summary), in order, masked, optionally prefixed with the job's name, and cut at a size limit.
  *
- * Order of the stages, for every byte: mask, then prefix, then limit. Masking comes first so that a
+ * Order of the stages, for every byte: mask values (masker.ts), mask tokens and URL credentials by
+ * their shape (pattern-masker.ts), then prefix, then limit. Masking comes first so that a
  * prefix inserted mid-value cannot hide a value from the masker; the limit counts the bytes written
  * (after masking, prefixes included), which is what the log's reader receives.
  *
@@ -14,6 +15,7 @@
  */
 
 import { Masker } from "./masker.ts";
+import { PatternMasker } from "./pattern-masker.ts";
 import type { JobLogSink } from "./sinks.ts";
 
 export type { FdSink, JobLogSink, MemorySink } from "./sinks.ts";
@@ -31,6 +33,8 @@ export interface JobLogOptions {
   limitBytes?: number;
   /** Values masked from the start (the job's masked variables). */
   masks?: readonly string[];
+  /** Token prefixes masked from the start (`glpat-` → `glpat-[MASKED]`); see maskTokenPrefixes. */
+  tokenPrefixes?: readonly string[];
   /**
    * GitLab's `section_start:<time>:<name>` / `section_end` markers around sections, which GitLab's
    * job page turns into collapsible sections (the daemon's trace). Off for a terminal. Not useful
@@ -67,6 +71,7 @@ export class JobLog {
   readonly #limit: number;
   readonly #markers: boolean;
   readonly #masker: Masker;
+  readonly #patterns: PatternMasker;
   #written = 0;
   /** The next byte written starts a line (gets the prefix; drover's lines need no leading newline). */
   #atLineStart = true;
@@ -81,6 +86,7 @@ export class JobLog {
     this.#limit = opts.limitBytes ?? Number.POSITIVE_INFINITY;
     this.#markers = opts.sectionMarkers ?? false;
     this.#masker = new Masker(opts.masks);
+    this.#patterns = new PatternMasker(opts.tokenPrefixes);
   }
 
   /** Bytes handed to the sink so far, the truncation notice included. */
@@ -96,7 +102,7 @@ export class JobLog {
   /** The job's output, as it comes (any chunking, any bytes). */
   output(chunk: Uint8Array): void {
     if (this.#truncated || chunk.length === 0) return;
-    this.#emit(this.#masker.push(chunk));
+    this.#emit(this.#patterns.push(this.#masker.push(chunk)));
   }
 
   /**
@@ -106,8 +112,8 @@ export class JobLog {
   line(text: string, style: LineStyle = "info"): void {
     if (this.#truncated) return;
     this.flush();
-    const styled = this.#masker
-      .maskString(text)
+    const styled = this.#patterns
+      .maskString(this.#masker.maskString(text))
       .split("\n")
       .map((line) => this.#paint(STYLE_COLOR[style], line))
       .join("\n");
@@ -137,10 +143,20 @@ export class JobLog {
     this.#masker.add(value);
   }
 
-  /** Writes what the masker still holds back: at the end of the output, or before drover's lines. */
+  /**
+   * Masks every token that starts with one of `prefixes` from now on (GitLab's token prefixes and
+   * the job's `features.token_mask_prefixes`). Credentials in URLs (`?private_token=…`) are
+   * always masked.
+   */
+  maskTokenPrefixes(prefixes: Iterable<string>): void {
+    this.#patterns.addPrefixes(prefixes);
+  }
+
+  /** Writes what the maskers still hold back: at the end of the output, or before drover's lines. */
   flush(): void {
     if (this.#truncated) return;
-    const rest = this.#masker.flush();
+    const held = this.#masker.flush();
+    const rest = Buffer.concat([this.#patterns.push(held), this.#patterns.flush()]);
     if (rest.length > 0) this.#emit(rest);
   }
 

@@ -258,7 +258,7 @@ describe("the driver calls", () => {
     expect(result.stdout).not.toContain("s3cr3t-value");
   });
 
-  test("a job without image or services: CUSTOM_ENV_CI_JOB_SERVICES is [], no CUSTOM_ENV_CI_JOB_IMAGE", async () => {
+  test("a job without image or services: CUSTOM_ENV_CI_JOB_SERVICES is empty (GitLab's value), no CUSTOM_ENV_CI_JOB_IMAGE", async () => {
     using dir = tempDir();
     const records = recordDir(dir);
     const config = customConfig(dir);
@@ -269,7 +269,7 @@ describe("the driver calls", () => {
     });
     expect(result.exitCode).toBe(0);
     for (const call of calls(records)) {
-      expect(call.env.get("CUSTOM_ENV_CI_JOB_SERVICES")).toBe("[]");
+      expect(call.env.get("CUSTOM_ENV_CI_JOB_SERVICES")).toBe("");
       expect(call.env.has("CUSTOM_ENV_CI_JOB_IMAGE")).toBe(false);
     }
   });
@@ -677,3 +677,131 @@ describe("drover config check", () => {
     expect(result.exitCode).toBe(0);
   });
 });
+
+describe("as GitLab's custom executor (executors/custom, common/build.go)", () => {
+  test("CUSTOM_ENV_* has GitLab's runner variables and every feature flag, in every call", async () => {
+    using dir = tempDir();
+    const records = recordDir(dir);
+    const config = customConfig(dir, {}, { id: 31337 });
+    const job = dir.file("job.json", jobJson());
+    const result = await drover(["exec", "--config", config, job], {
+      cwd: dir.path,
+      env: envFor(dir, records),
+    });
+    expect(result.exitCode).toBe(0);
+    const list = calls(records);
+    expect(sequence(list)[0]).toBe("config");
+    for (const call of list) {
+      expect(call.env.get("CUSTOM_ENV_CI_RUNNER_VERSION")).toMatch(/^\d+\.\d+\.\d+/);
+      expect(call.env.get("CUSTOM_ENV_CI_RUNNER_REVISION")).toMatch(/^[0-9a-f]{8}$/);
+      expect(call.env.get("CUSTOM_ENV_CI_RUNNER_ID")).toBe("31337");
+      expect(call.env.get("CUSTOM_ENV_CI_SHARED_ENVIRONMENT")).toBe("true");
+      expect(call.env.has("CUSTOM_ENV_CI_DISPOSABLE_ENVIRONMENT")).toBe(false);
+      expect(call.env.get("CUSTOM_ENV_FF_SCRIPT_SECTIONS")).toBe("false");
+      expect(call.env.get("CUSTOM_ENV_FF_MASK_ALL_DEFAULT_TOKENS")).toBe("true");
+      expect([...call.env.keys()].filter((k) => k.startsWith("CUSTOM_ENV_FF_")).length).toBeGreaterThan(40);
+    }
+  });
+
+  test("after_script and cleanup_exec see the job's status; the steps saw running", async () => {
+    using dir = tempDir();
+    const records = recordDir(dir);
+    const job = dir.file(
+      "job.json",
+      jobJson({
+        steps: [
+          { name: "script", script: ["exit 4"], timeout: 3600, when: "on_success", allow_failure: false },
+          { name: "after_script", script: ["true"], timeout: 3600, when: "always", allow_failure: false },
+        ],
+      }),
+    );
+    const result = await drover(["exec", "--config", customConfig(dir), job], {
+      cwd: dir.path,
+      env: envFor(dir, records),
+    });
+    expect(result.exitCode).toBe(1);
+    const status = new Map(calls(records).map((c) => [sequenceOf(c), c.env.get("CUSTOM_ENV_CI_JOB_STATUS")]));
+    expect(status.get("run build_script")).toBe("running");
+    expect(status.get("run after_script")).toBe("failed");
+    expect(status.get("run cleanup_file_variables")).toBe("failed");
+    expect(status.get("cleanup")).toBe("failed");
+  });
+
+  test("JOB_RESPONSE_FILE is the job as GitLab sent it, file variables' values included", async () => {
+    using dir = tempDir();
+    const records = recordDir(dir);
+    const cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    const job = dir.file(
+      "job.json",
+      jobJson({
+        variables: [
+          { key: "GIT_STRATEGY", value: "none", public: true },
+          { key: "CA_CERT", value: cert, public: false, file: true },
+        ],
+      }),
+    );
+    const result = await drover(["exec", "--config", customConfig(dir), job], {
+      cwd: dir.path,
+      env: envFor(dir, records),
+    });
+    expect(result.exitCode).toBe(0);
+    for (const call of calls(records)) {
+      const response = call.response as unknown as { variables: Array<{ key: string; value: string }> };
+      expect(response.variables.find((v) => v.key === "CA_CERT")?.value).toBe(cert);
+    }
+  });
+
+  test('"Using Custom executor..." as GitLab prints it: no driver info, a name, a name and version', async () => {
+    for (const [answer, line] of [
+      [undefined, "Using Custom executor...\n"],
+      [{ driver: { name: "lxd" } }, "Using Custom executor with driver lxd...\n"],
+      [{ driver: { name: "lxd", version: "v2" } }, "Using Custom executor with driver lxd v2...\n"],
+    ] as const) {
+      using dir = tempDir();
+      const records = recordDir(dir, answer);
+      const result = await drover(["exec", "--config", customConfig(dir), dir.file("job.json", jobJson())], {
+        cwd: dir.path,
+        env: envFor(dir, records),
+      });
+      expect(result.exitCode).toBe(0);
+      expect(result.stdout).toContain(`\n${line}`);
+    }
+  });
+
+  test("prepare_script fails: nothing more runs but the driver's cleanup (no after_script, no file variables' cleanup)", async () => {
+    using dir = tempDir();
+    const records = recordDir(dir);
+    const failing = dir.file(
+      "fail-prepare-script.sh",
+      `#!/usr/bin/env bash\nif [ "\${@: -1}" = prepare_script ]; then exit 1; fi\nexec ${RECORD} run "$@"\n`,
+      0o755,
+    );
+    const job = dir.file(
+      "job.json",
+      jobJson({
+        steps: [
+          { name: "script", script: ["echo never"], timeout: 3600, when: "on_success", allow_failure: false },
+          { name: "release", script: ["echo never"], timeout: 3600, when: "always", allow_failure: false },
+          {
+            name: "after_script",
+            script: ["echo never"],
+            timeout: 3600,
+            when: "always",
+            allow_failure: false,
+          },
+        ],
+      }),
+    );
+    const result = await drover(["exec", "--config", customConfig(dir, { run_exec: failing }), job], {
+      cwd: dir.path,
+      env: envFor(dir, records),
+    });
+    expect(result.exitCode).toBe(1);
+    expect(sequence(calls(records))).toEqual(["config", "prepare", "cleanup"]);
+    expect(result.stdout).not.toContain("\nnever\n");
+  });
+});
+
+function sequenceOf(call: DriverCall): string {
+  return sequence([call])[0]!;
+}

@@ -174,6 +174,33 @@ describe("drover run", () => {
     await expectNoLeftovers(mark.entry);
   }, 60_000);
 
+  test("CI_DEBUG_TRACE=true: the trace shows the commands and every patch says debug_trace=true", async () => {
+    using dir = tempDir();
+    await using fake = await FakeCoordinator.start();
+    fake.acceptRunner("shell-token");
+    const mark = marker();
+    const config = writeConfig(dir, fake, [{ name: "shell", token: "shell-token", executor: "shell" }]);
+    const traced = fake.enqueue("shell-token", {
+      script: ["echo traced"],
+      variables: [{ key: "CI_DEBUG_TRACE", value: "true", public: true, masked: false }],
+    });
+    const plain = fake.enqueue("shell-token", { script: ["echo plain"] });
+    await using daemon = startDaemon(dir, config, mark);
+    await waitFor(
+      "both jobs' final states",
+      () => finished(fake.job(traced)) && finished(fake.job(plain)),
+      30_000,
+    );
+    expect(fake.traceText(traced)).toMatch(/\n\++ echo traced\n/);
+    expect(fake.job(traced).patches.map((p) => p.debugTrace)).toEqual(
+      fake.job(traced).patches.map(() => "true"),
+    );
+    expect(fake.job(plain).patches.length).toBeGreaterThan(0);
+    expect(fake.job(plain).patches.every((p) => p.debugTrace === "false")).toBe(true);
+    daemon.kill("SIGTERM");
+    await daemon.exited;
+  });
+
   test("a cancel from the coordinator mid-job: after_script and cleanup run, the job ends canceled", async () => {
     using dir = tempDir();
     await using fake = await FakeCoordinator.start();

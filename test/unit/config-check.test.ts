@@ -74,7 +74,6 @@ connection_max_age = "15m0s"
     });
     expect(result.problems).toEqual([
       warning(6, "connection_max_age"),
-      warning(20, 'runners[0] ("shell-1").clone_url'),
       warning(47, 'runners[1] ("lxd").custom.poll_interval'),
     ]);
   });
@@ -99,6 +98,10 @@ connection_max_age = "15m0s"
           environment: [],
           requestConcurrency: 1,
           outputLimitBytes: 4096 * 1024,
+          id: 42,
+          featureFlags: { FF_USE_FASTZIP: true },
+          scripts: {},
+          cloneUrl: "https://mirror.example.com",
           line: 11,
         },
         {
@@ -114,6 +117,8 @@ connection_max_age = "15m0s"
           ],
           requestConcurrency: 1,
           outputLimitBytes: 8192 * 1024,
+          featureFlags: {},
+          scripts: {},
           line: 26,
           // As written: the custom executor plugin reads it (test/unit/custom-settings.test.ts).
           settings: {

@@ -129,6 +129,8 @@ describe("loadConfig", () => {
             executor: "shell",
             limit: 0,
             environment: [],
+            featureFlags: {},
+            scripts: {},
             requestConcurrency: 1,
             outputLimitBytes: 4 * 1024 * 1024,
             line: 0,

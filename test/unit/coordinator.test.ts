@@ -92,6 +92,7 @@ describe("TraceUploader", () => {
       jobId: id,
       token: fake.job(id).token,
       trace,
+      debugTrace: false,
     });
     trace.write(Buffer.from("hello"));
     expect((await uploader.patch()).kind).toBe("sent");
@@ -122,7 +123,13 @@ describe("TraceUploader", () => {
     await fake.close();
     const trace = memorySink();
     trace.write(Buffer.from("x"));
-    const uploader = new TraceUploader({ http: new CoordinatorHttp(url), jobId: 1, token: "t", trace });
+    const uploader = new TraceUploader({
+      http: new CoordinatorHttp(url),
+      jobId: 1,
+      token: "t",
+      trace,
+      debugTrace: false,
+    });
     const result = await uploader.patch();
     expect(result.kind).toBe("failed");
     expect(result.kind === "failed" && result.problem).toMatch(/^connection refused by 127\.0\.0\.1:\d+$/);

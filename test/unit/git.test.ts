@@ -109,7 +109,6 @@ async function getSources(f: Fixture, job: Job, extra: JobVariable[] = []): Prom
     cacheDir: undefined,
     variables: [...variables, ...extra],
     tmpDir: `${projectDir}.tmp`,
-    jobStatus: "success",
     // The fixtures' repositories are local paths and file:// URLs.
     allowLocalRepositories: true,
   });
@@ -134,7 +133,8 @@ describe("get_sources", () => {
         "Fetching changes...",
         `Initialized empty Git repository in ${first.projectDir}/.git/`,
         "Created fresh repository.",
-        `Checking out ${short(f.c2)} as main...`,
+        `Checking out ${short(f.c2)} as detached HEAD (ref is main)...`,
+        "", // `git lfs pull` (git-lfs is installed: .ci/run), then GitLab's empty line
         "Skipping Git submodules setup",
         "",
       ].join("\n"),
@@ -153,8 +153,9 @@ describe("get_sources", () => {
       stdout: [
         "Fetching changes...",
         `Reinitialized existing Git repository in ${second.projectDir}/.git/`,
-        `Checking out ${short(c3)} as main...`,
+        `Checking out ${short(c3)} as detached HEAD (ref is main)...`,
         "Removing left-over.log",
+        "",
         "Skipping Git submodules setup",
         "",
       ].join("\n"),
@@ -164,7 +165,7 @@ describe("get_sources", () => {
     expect(existsSync(join(second.projectDir, "left-over.log"))).toBe(false);
   });
 
-  test("clone removes the old checkout first (file:// URL)", async () => {
+  test("clone removes the old checkout first (file:// URL); GitLab's messages are a fetch's", async () => {
     await using f = await fixture();
     const url = `file://${f.upstream}`;
     const first = await getSources(f, gitJob(url, f.c2));
@@ -173,7 +174,7 @@ describe("get_sources", () => {
     const clone = await getSources(f, gitJob(url, f.c1, { GIT_STRATEGY: "clone" }));
     expect(clone).toMatchObject({ exitCode: 0, stderr: "" });
     expect(clone.stdout.split("\n").slice(0, 3)).toEqual([
-      "Cloning repository...",
+      "Fetching changes...",
       `Initialized empty Git repository in ${clone.projectDir}/.git/`,
       "Created fresh repository.",
     ]);
@@ -185,7 +186,7 @@ describe("get_sources", () => {
     await using f = await fixture();
     const run = await getSources(f, gitJob(f.upstream, f.c1));
     expect(run.exitCode).toBe(0);
-    expect(run.stdout).toContain(`Checking out ${short(f.c1)} as main...\n`);
+    expect(run.stdout).toContain(`Checking out ${short(f.c1)} as detached HEAD (ref is main)...\n`);
     expect(git(run.projectDir, "rev-parse", "HEAD")).toBe(f.c1);
     expect(await readFile(join(run.projectDir, "a.txt"), "utf8")).toBe("one");
   });

@@ -3,7 +3,7 @@
  * without a stop; the first failure as the job's story; which stages run after a failure or a stop.
  */
 import { describe, expect, test } from "bun:test";
-import type { PlannedStage } from "../../src/job/model.ts";
+import type { PlannedStage, StageGroup } from "../../src/job/model.ts";
 import {
   type JobStatus,
   jobResult,
@@ -13,13 +13,17 @@ import {
   type StageOutcome,
   type StageRun,
   type StopReason,
+  settledJobStatus,
   shouldRun,
   statusAfter,
 } from "../../src/job/outcome.ts";
+import { parseJob } from "../../src/job/parse.ts";
+import { planStages } from "../../src/job/plan.ts";
 
 function stage(overrides: Partial<PlannedStage> = {}): PlannedStage {
   return {
     name: "build_script",
+    group: "steps",
     when: "on_success",
     runsOnCancel: false,
     affectsStatus: true,
@@ -156,21 +160,32 @@ describe("judge: a call's ending, by phase", () => {
 
 describe("statusAfter: the first failure is the job's story", () => {
   const timeout = 3600;
-  const failed = (reason: string, message: string, phase: Phase["kind"], exitCode?: number): JobStatus =>
-    ({ status: "failed", reason, message, phase, exitCode }) as JobStatus;
+  const failed = (
+    reason: string,
+    message: string,
+    phase: Phase["kind"],
+    exitCode?: number,
+    group?: StageGroup,
+  ): JobStatus => ({ status: "failed", reason, message, phase, exitCode, group }) as JobStatus;
 
   test("a failure is recorded with where it happened", () => {
-    expect(statusAfter(NOT_FAILED, fail("script_failure", "exit 3", 3) as never, "stage", timeout)).toEqual(
-      failed("script_failure", "exit 3", "stage", 3),
-    );
+    expect(
+      statusAfter(NOT_FAILED, fail("script_failure", "exit 3", 3) as never, "stage", timeout, "steps"),
+    ).toEqual(failed("script_failure", "exit 3", "stage", 3, "steps"));
   });
 
   test.each<[StopReason, JobStatus]>([
-    ["canceled", { status: "canceled" }],
-    ["interrupted", failed("runner_interrupted", "the runner was interrupted", "stage")],
-    ["timeout", failed("job_execution_timeout", "execution took longer than 3600s", "stage")],
+    ["canceled", { status: "canceled", group: "sources" }],
+    [
+      "interrupted",
+      failed("runner_interrupted", "the runner was interrupted", "stage", undefined, "sources"),
+    ],
+    [
+      "timeout",
+      failed("job_execution_timeout", "execution took longer than 3600s", "stage", undefined, "sources"),
+    ],
   ])("a stop for %s", (reason, status) => {
-    expect(statusAfter(NOT_FAILED, { kind: "stop", reason }, "stage", timeout)).toEqual(status);
+    expect(statusAfter(NOT_FAILED, { kind: "stop", reason }, "stage", timeout, "sources")).toEqual(status);
   });
 
   test("a failed job stays failed: not canceled, not failed again", () => {
@@ -182,7 +197,7 @@ describe("statusAfter: the first failure is the job's story", () => {
   });
 
   test("a canceled job stays canceled", () => {
-    const canceled: JobStatus = { status: "canceled" };
+    const canceled: JobStatus = { status: "canceled", group: "steps" };
     expect(
       statusAfter(canceled, fail("runner_system_failure", "x") as never, "completed_hooks", timeout),
     ).toBe(canceled);
@@ -194,39 +209,138 @@ describe("statusAfter: the first failure is the job's story", () => {
   });
 });
 
-describe("shouldRun", () => {
-  const failed: JobStatus = {
+describe("shouldRun: GitLab's sequence after a failure or a stop", () => {
+  const failedIn = (group: StageGroup | undefined): JobStatus => ({
     status: "failed",
     reason: "script_failure",
     exitCode: 1,
     message: "",
     phase: "stage",
-  };
-  const canceled: JobStatus = { status: "canceled" };
+    group,
+  });
+  const canceledIn = (group: StageGroup | undefined): JobStatus => ({ status: "canceled", group });
+  // A job with every stage: sources, two steps, after_script, caches and artifacts both ways.
+  const job = parseJob(
+    JSON.stringify({
+      id: 1,
+      steps: [
+        { name: "script", script: ["true"] },
+        { name: "release", script: ["true"], when: "always" },
+        { name: "after_script", script: ["true"] },
+      ],
+      cache: [{ paths: ["a"], when: "always" }],
+      artifacts: [{ paths: ["b"], when: "always" }],
+      dependencies: [{ id: 2, name: "dep", artifacts_file: { filename: "a.zip" } }],
+    }),
+    "job.json",
+  );
+  const all = planStages(job);
+  const running = (status: JobStatus, stopping: boolean) =>
+    all.filter((s) => shouldRun(s, status, stopping)).map((s): string => s.name);
 
-  test.each<[string, Partial<PlannedStage>, JobStatus, boolean, boolean]>([
-    ["on_success after success", { when: "on_success" }, NOT_FAILED, false, true],
-    ["on_success after a failure", { when: "on_success" }, failed, false, false],
-    ["on_failure after success", { when: "on_failure" }, NOT_FAILED, false, false],
-    ["on_failure after a failure", { when: "on_failure" }, failed, false, true],
-    ["always after a failure", { when: "always" }, failed, false, true],
-    ["always while stopping, not on cancel", { when: "always" }, canceled, true, false],
+  test("the plan has every group", () => {
+    expect(all.map((s) => `${s.group}:${s.name}`)).toEqual([
+      "prepare_script:prepare_script",
+      "sources:get_sources",
+      "sources:restore_cache",
+      "sources:download_artifacts",
+      "steps:build_script",
+      "steps:step_release",
+      "after_script:after_script",
+      "post:archive_cache",
+      "post:archive_cache_on_failure",
+      "post:upload_artifacts_on_success",
+      "post:upload_artifacts_on_failure",
+      "post:cleanup_file_variables",
+    ]);
+  });
+
+  test.each<[string, JobStatus, boolean, string[]]>([
     [
-      "a stage that runs on cancel, while stopping",
-      { when: "always", runsOnCancel: true },
-      canceled,
-      true,
-      true,
+      "a successful job: all but the on-failure stages",
+      NOT_FAILED,
+      false,
+      [
+        "prepare_script",
+        "get_sources",
+        "restore_cache",
+        "download_artifacts",
+        "build_script",
+        "step_release",
+        "after_script",
+        "archive_cache",
+        "upload_artifacts_on_success",
+        "cleanup_file_variables",
+      ],
     ],
-  ])("%s", (_, overrides, status, stopping, runs) => {
-    expect(shouldRun(stage(overrides), status, stopping)).toBe(runs);
+    [
+      "prepare_script failed: nothing more, not even a `when: always` step",
+      failedIn("prepare_script"),
+      false,
+      [],
+    ],
+    [
+      "get_sources failed: no step, no after_script; the on-failure stages and the cleanup",
+      failedIn("sources"),
+      false,
+      ["archive_cache_on_failure", "upload_artifacts_on_failure", "cleanup_file_variables"],
+    ],
+    [
+      "a step failed: no later step (whatever its `when`), after_script, the on-failure stages",
+      failedIn("steps"),
+      false,
+      ["after_script", "archive_cache_on_failure", "upload_artifacts_on_failure", "cleanup_file_variables"],
+    ],
+    [
+      "canceled during the sources: only the file variables' cleanup",
+      canceledIn("sources"),
+      true,
+      ["cleanup_file_variables"],
+    ],
+    [
+      "canceled during a step: after_script and the cleanup",
+      canceledIn("steps"),
+      true,
+      ["after_script", "cleanup_file_variables"],
+    ],
+    ["canceled during prepare_script: nothing", canceledIn("prepare_script"), true, []],
+    [
+      "a step failed, then a cancel: after_script and the cleanup",
+      failedIn("steps"),
+      true,
+      ["after_script", "cleanup_file_variables"],
+    ],
+  ])("%s", (_, status, stopping, expected) => {
+    expect(running(status, stopping)).toEqual(expected);
+  });
+});
+
+describe("settledJobStatus: CI_JOB_STATUS from after_script on", () => {
+  const failed = (reason: string): JobStatus =>
+    ({
+      status: "failed",
+      reason,
+      exitCode: undefined,
+      message: "",
+      phase: "stage",
+      group: "steps",
+    }) as JobStatus;
+  test.each<[JobStatus, string]>([
+    [NOT_FAILED, "success"],
+    [failed("script_failure"), "failed"],
+    [failed("runner_system_failure"), "failed"],
+    [failed("job_execution_timeout"), "timedout"],
+    [failed("runner_interrupted"), "canceled"],
+    [{ status: "canceled", group: "steps" }, "canceled"],
+  ])("%j → %s", (status, expected) => {
+    expect<string>(settledJobStatus(status)).toBe(expected);
   });
 });
 
 describe("jobResult", () => {
   test("each status has its shape", () => {
     expect(jobResult(NOT_FAILED, [], 5)).toEqual({ status: "success", stages: [], durationMs: 5 });
-    expect(jobResult({ status: "canceled" }, [], 5)).toEqual({
+    expect(jobResult({ status: "canceled", group: "steps" }, [], 5)).toEqual({
       status: "canceled",
       reason: "job_canceled",
       message: "the job was canceled",
@@ -235,7 +349,14 @@ describe("jobResult", () => {
     });
     expect(
       jobResult(
-        { status: "failed", reason: "script_failure", exitCode: 2, message: "m", phase: "stage" },
+        {
+          status: "failed",
+          reason: "script_failure",
+          exitCode: 2,
+          message: "m",
+          phase: "stage",
+          group: "steps",
+        },
         [],
         5,
       ),

@@ -136,6 +136,14 @@ describe("parseJob errors", () => {
     ],
     [{ ...minimal, image: "alpine" }, "image: expected an object, got string"],
     [
+      { ...minimal, hooks: [{ name: "post_build_script", script: [] }] },
+      'hooks[0].name: unknown hook "post_build_script"; drover knows "pre_get_sources_script" and "post_get_sources_script"',
+    ],
+    [
+      { ...minimal, features: { token_mask_prefixes: "glpat-" } },
+      "features.token_mask_prefixes: expected an array, got string",
+    ],
+    [
       { ...minimal, dependencies: [{ name: "build" }] },
       "dependencies[0].id: missing, expected a non-negative integer or a non-empty string",
     ],
@@ -175,8 +183,27 @@ describe("parseJob defaults", () => {
       cache: [],
       artifacts: [],
       dependencies: [],
+      hooks: { preGetSourcesScript: [], postGetSourcesScript: [] },
+      features: { traceSections: false, tokenMaskPrefixes: [] },
       payload: minimal,
     });
+  });
+
+  test("hooks and features", () => {
+    const job = parseObj({
+      ...minimal,
+      hooks: [{ name: "pre_get_sources_script", script: ["git config --global http.version HTTP/1.1"] }],
+      features: {
+        trace_sections: true,
+        token_mask_prefixes: ["abc-", "xyz_"],
+        failure_reasons: ["script_failure"],
+      },
+    });
+    expect(job.hooks).toEqual({
+      preGetSourcesScript: ["git config --global http.version HTTP/1.1"],
+      postGetSourcesScript: [],
+    });
+    expect(job.features).toEqual({ traceSections: true, tokenMaskPrefixes: ["abc-", "xyz_"] });
   });
 
   test("a GitLab payload, nulls included", () => {

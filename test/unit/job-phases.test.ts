@@ -119,6 +119,8 @@ const runner: PluginRunner = {
   settings: {},
   limit: 0,
   environment: [],
+  featureFlags: {},
+  scripts: {},
   requestConcurrency: 1,
   outputLimitBytes: 4 * 1024 * 1024,
   line: 0,

@@ -19,6 +19,7 @@ describe("planStages", () => {
     expect(planStages(job())).toEqual([
       {
         name: "prepare_script",
+        group: "prepare_script",
         when: "on_success",
         runsOnCancel: false,
         affectsStatus: true,
@@ -28,6 +29,7 @@ describe("planStages", () => {
       },
       {
         name: "get_sources",
+        group: "sources",
         when: "on_success",
         runsOnCancel: false,
         affectsStatus: true,
@@ -37,6 +39,7 @@ describe("planStages", () => {
       },
       {
         name: "build_script",
+        group: "steps",
         when: "on_success",
         runsOnCancel: false,
         affectsStatus: true,
@@ -46,6 +49,7 @@ describe("planStages", () => {
       },
       {
         name: "cleanup_file_variables",
+        group: "post",
         when: "always",
         runsOnCancel: true,
         affectsStatus: false,
@@ -75,6 +79,7 @@ describe("planStages", () => {
     expect(stages[2]?.timeoutSeconds).toBe(900);
     expect(stages[3]).toEqual({
       name: "after_script",
+      group: "after_script",
       when: "always",
       runsOnCancel: true,
       affectsStatus: false,
@@ -97,7 +102,7 @@ describe("planStages", () => {
     ).not.toContain("after_script");
   });
 
-  test("other steps run as step_<name> in order, with their when and allow_failure", () => {
+  test("other steps run as step_<name> in order, with their allow_failure; like GitLab, while the job succeeds whatever their `when`", () => {
     const stages = planStages(
       job({
         steps: [
@@ -112,7 +117,7 @@ describe("planStages", () => {
       ["get_sources", "on_success", false],
       ["build_script", "on_success", false],
       ["step_release", "on_success", true],
-      ["step_notify", "on_failure", false],
+      ["step_notify", "on_success", false],
       ["cleanup_file_variables", "always", false],
     ]);
   });

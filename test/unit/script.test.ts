@@ -53,6 +53,10 @@ async function runBash(script: string, dir: string, how: "file" | "stdin" = "fil
   return { exitCode, stdout, stderr };
 }
 
+function variable(key: string, value: string): JobVariable {
+  return { key, value, public: true, masked: false, file: false, raw: false };
+}
+
 function makeJob(extra: Record<string, unknown>): Job {
   return parseJob(
     JSON.stringify({ id: 5, token: "tok", steps: [{ name: "script", script: ["true"] }], ...extra }),
@@ -78,7 +82,6 @@ function contextFor(job: Job, root: string, extra: JobVariable[] = []): ScriptCo
     cacheDir: join(root, "cache"),
     variables: [...variables, ...extra],
     tmpDir: `${projectDir}.tmp`,
-    jobStatus: "success",
   };
 }
 
@@ -221,7 +224,7 @@ describe("user commands", () => {
     expect(run.stdout).toBe(`$ pwd\n${ctx.projectDir}\n`);
   });
 
-  test("after_script sees CI_JOB_STATUS and runs other steps' way", async () => {
+  test("after_script sees CI_JOB_STATUS from its variables, says it runs, and runs other steps' way", async () => {
     await using dir = await tempDir();
     const job = makeJob({
       steps: [
@@ -229,11 +232,18 @@ describe("user commands", () => {
         { name: "after_script", script: ['echo "status=$CI_JOB_STATUS"'] },
       ],
     });
-    const ctx = { ...contextFor(job, dir.path), jobStatus: "failed" as const };
+    const base = contextFor(job, dir.path);
+    const ctx = {
+      ...base,
+      variables: [
+        ...base.variables.filter((v) => v.key !== "CI_JOB_STATUS"),
+        variable("CI_JOB_STATUS", "timedout"),
+      ],
+    };
     const run = await runStage(job, "after_script", ctx);
     expect(run).toEqual({
       exitCode: 0,
-      stdout: '$ echo "status=$CI_JOB_STATUS"\nstatus=failed\n',
+      stdout: 'Running after script...\n$ echo "status=$CI_JOB_STATUS"\nstatus=timedout\n',
       stderr: "",
     });
   });

@@ -22,7 +22,10 @@ export async function cleanupPhase(run: JobRun, client: ExecutorClient): Promise
   const timer = setTimeout(() => controller.abort("timeout"), CLEANUP_TIMEOUT_MS);
   let last: Pick<StageResult, "kind" | "exitCode" | "message"> | undefined;
   try {
-    for await (const event of client.cleanup({ jobId: run.options.jobKey }, { signal: controller.signal })) {
+    for await (const event of client.cleanup(
+      { jobId: run.options.jobKey, jobStatus: run.ciJobStatus },
+      { signal: controller.signal },
+    )) {
       if (event.event.case === "output") {
         const text = Buffer.from(event.event.value.data).toString("utf8").trimEnd();
         if (event.event.value.stream === OutputStream.STDERR) logger.warn({ output: text }, "cleanup stderr");
@@ -30,7 +33,12 @@ export async function cleanupPhase(run: JobRun, client: ExecutorClient): Promise
       } else if (event.event.case === "result") last = event.event.value;
     }
   } catch (err) {
-    last = { kind: ResultKind.SYSTEM_FAILURE, exitCode: 0, message: DroverError.from(err).shortMessage };
+    const error = DroverError.from(err);
+    // An executor may leave Cleanup out (go-plugin's Unimplemented* embedding): nothing to clean.
+    last =
+      error.details.callFailure === "unimplemented"
+        ? { kind: ResultKind.SUCCESS, exitCode: 0, message: "" }
+        : { kind: ResultKind.SYSTEM_FAILURE, exitCode: 0, message: error.shortMessage };
   } finally {
     clearTimeout(timer);
   }

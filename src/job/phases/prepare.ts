@@ -113,10 +113,8 @@ async function prepareOnce(run: JobRun, client: ExecutorClient, hooksRan: boolea
     run.record("configure", failed, Date.now() - started);
     return { run: failed, failedIn: "executor", hooksRan };
   }
-  if (config?.driver?.name) {
-    const driver = [config.driver.name, config.driver.version].filter(Boolean).join(" ");
-    run.log.line(`Using ${run.options.executor.title} executor with driver ${driver}...`, "info");
-  }
+  const using = usingLine(run, config);
+  if (using) run.log.line(using, "info");
   if (!hooksRan) {
     const hooks = await startedHooksPhase(run);
     if (hooks.outcome !== "success") return { run: hooks, failedIn: "hooks", hooksRan: true };
@@ -125,6 +123,7 @@ async function prepareOnce(run: JobRun, client: ExecutorClient, hooksRan: boolea
   const prepared = await streamStage(run, {
     name: "prepare",
     signal,
+    optional: true,
     read: async (onOutput) => {
       let last: StageResult | undefined;
       for await (const event of client.prepare({ job: run.context() }, { signal })) {
@@ -135,6 +134,25 @@ async function prepareOnce(run: JobRun, client: ExecutorClient, hooksRan: boolea
     },
   });
   return { run: prepared, failedIn: "executor", hooksRan };
+}
+
+/**
+ * GitLab's "Using ... executor" line: the custom executor's exactly as GitLab prints it (with the
+ * driver's name and version when config_exec gives them), the shell executor's with its shell; a
+ * plugin's only when it names a driver.
+ */
+function usingLine(run: JobRun, config: JobConfig | undefined): string | undefined {
+  const { executor } = run.options;
+  const name = config?.driver?.name;
+  const driver = name ? ` with driver ${[name, config?.driver?.version].filter(Boolean).join(" ")}` : "";
+  switch (executor.kind) {
+    case "shell":
+      return `Using Shell (${config?.shell || run.options.runner.shell || "bash"}) executor...`;
+    case "custom":
+      return `Using Custom executor${driver}...`;
+    case "plugin":
+      return driver ? `Using ${executor.title} executor${driver}...` : undefined;
+  }
 }
 
 /** Waits `ms`; false when `signal` aborted first. */

@@ -21,12 +21,16 @@ import { stageTitle } from "../stage-run.ts";
 export async function stagesPhase(run: JobRun, client: ExecutorClient): Promise<void> {
   for (const stage of planStages(run.job)) {
     if (run.abort.aborted) break;
+    // A stop that came between two stages cut none of them short; the job was stopped all the
+    // same, before entering this stage's group.
+    run.noteStop("stage", stage.group);
+    if (stage.group === "after_script" || stage.group === "post") run.settleJobStatus();
     if (!shouldRun(stage, run.status, run.stop.aborted)) continue;
     const result = await runStage(run, client, stage);
     run.decide({ kind: "stage", stage }, result);
   }
-  // A stop that came between two stages cut none of them short; the job was stopped all the same.
   run.noteStop("stage");
+  run.settleJobStatus();
 }
 
 /** One stage, with its attempts. */
@@ -40,6 +44,7 @@ async function runStage(run: JobRun, client: ExecutorClient, stage: PlannedStage
     if (stage.name === "get_sources" && attempt === 2 && !(await clearWorktree(run, client))) continue;
     result = await runStageOnce(run, client, stage);
     if (result.outcome !== "build_failure" && result.outcome !== "system_failure") break;
+    if (result.retryable === false) break;
   }
   return result;
 }
@@ -64,7 +69,9 @@ async function runStageOnce(run: JobRun, client: ExecutorClient, stage: PlannedS
         cacheDir: run.placement.cacheDir,
         variables: [...run.variables],
         tmpDir: fileVariablesDir(run.job, run.options.executor, run.placement, run.options.jobKey),
-        jobStatus: run.status.status,
+        flags: run.featureFlags,
+        runnerScripts: run.options.runner.scripts,
+        ...(run.options.runner.cloneUrl ? { cloneUrl: run.options.runner.cloneUrl } : {}),
         pathPrepend: run.hookEffects.pathPrepend,
         allowLocalRepositories: run.options.allowLocalRepositories ?? false,
         containment: run.containment,
@@ -124,7 +131,7 @@ function runScript(
     read: async (onOutput) => {
       let last: StageResult | undefined;
       for await (const event of client.run(
-        { jobId: run.options.jobKey, stage: name, script, env },
+        { jobId: run.options.jobKey, stage: name, script, env, jobStatus: run.ciJobStatus },
         { signal },
       )) {
         if (event.event.case === "output") onOutput(event.event.value.data, event.event.value.stream);

@@ -43,6 +43,8 @@ export class ScriptWriter {
   /** Top-level lines before the body: variable exports and file variables. */
   private readonly prelude: string[] = [];
   private readonly lines: string[] = [];
+  /** The body turns xtrace on: it turns it off again at its end, silently. */
+  #traced = false;
 
   /** `job`: the job's processes (src/process/containment.ts), joined first, marked after the exports. */
   constructor(private readonly job?: { trackingId: string; cgroup: string }) {}
@@ -124,23 +126,47 @@ export class ScriptWriter {
   }
 
   /**
-   * The job's commands, GitLab's `writeCommands`: each trimmed, echoed as `$ <line>` (a multi-line
-   * command as its first line + ` # collapsed multi-line command`), then run as written.
+   * The job's commands, GitLab's `writeCommands`: each trimmed, echoed as `$ <line>`, then run as
+   * written. A multi-line command is echoed as its first line + ` # collapsed multi-line command`;
+   * with `sections` (FF_SCRIPT_SECTIONS and the job's `trace_sections`) as a collapsed section
+   * `section_<prefix>_<i>` whose header is the whole command, as GitLab's `writeMultilineCommand`.
    */
-  userCommands(commands: readonly string[]): this {
-    for (const raw of commands) {
+  userCommands(
+    commands: readonly string[],
+    options: { sectionPrefix: string; sections: boolean } = { sectionPrefix: "script_step", sections: false },
+  ): this {
+    commands.forEach((raw, i) => {
       const command = raw.trim();
       if (command === "") {
         this.line("echo");
-        continue;
+        return;
       }
       const newline = command.indexOf("\n");
-      this.print(
-        newline === -1 ? `$ ${command}` : `$ ${command.slice(0, newline)} # collapsed multi-line command`,
-      );
+      if (newline === -1) this.print(`$ ${command}`);
+      else if (options.sections) this.collapsedSection(`${options.sectionPrefix}_${i}`, `$ ${command}`);
+      else this.print(`$ ${command.slice(0, newline)} # collapsed multi-line command`);
       this.line(command);
-    }
+    });
     return this;
+  }
+
+  /**
+   * GitLab's section markers around a header (`section_start:<time>:section_<id>[hide_duration=true,
+   * collapsed=true]` CR ESC[0K header, then `section_end`), which GitLab's job page shows as one
+   * collapsed line. `id` is drover's (letters, digits, `_`); the header goes through printf's `%s`.
+   */
+  private collapsedSection(id: string, header: string): void {
+    if (!/^[A-Za-z0-9_]+$/.test(id)) throw new Error(`bad section id ${id}`);
+    this.line(
+      `printf 'section_start:%s:section_${id}[hide_duration=true,collapsed=true]\\r\\033[0K%s\\n' "$(date +%s)" ${quote(header)}`,
+    );
+    this.line(`printf 'section_end:%s:section_${id}\\r\\033[0K\\n' "$(date +%s)"`);
+  }
+
+  /** CI_DEBUG_TRACE: every command of the body is echoed (`+ cmd`) on stderr as it runs. */
+  trace(): this {
+    this.#traced = true;
+    return this.line("set -o xtrace");
   }
 
   /**
@@ -162,7 +188,7 @@ export class ScriptWriter {
       "set +o noclobber",
       ...this.prelude,
       ...(this.job?.trackingId ? [`export DROVER_JOB_TRACKING_ID=${quote(this.job.trackingId)}`] : []),
-      `eval ${quote(this.lines.join("\n"))} </dev/null`,
+      `eval ${quote([...this.lines, ...(this.#traced ? ["{ set +o xtrace; } 2>/dev/null"] : [])].join("\n"))} </dev/null`,
       "exit 0",
       "",
     ].join("\n");

@@ -5,11 +5,14 @@
  */
 
 import { DroverError } from "../../../kernel/errors.ts";
+import { variableTable, variableValue } from "../../../kernel/variables.ts";
+import { FeatureFlags } from "../feature-flags.ts";
 import type { Job, PlannedStage, ScriptContext } from "../model.ts";
 import { cachesToArchive, cachesToRestore, stepForStage } from "../plan.ts";
+import { parseBool } from "../variables.ts";
 import { fileVariablePath, isShellName, ScriptWriter, shellWord } from "./bash.ts";
 import { writeArchiveCache, writeRestoreCache } from "./cache.ts";
-import { writeGetSources } from "./git.ts";
+import { writeGetSources, writeJobCleanup } from "./git.ts";
 
 /**
  * The bash script for `stage` of `job`. The caller runs it with `bash` (as a file or on stdin); its
@@ -17,11 +20,14 @@ import { writeGetSources } from "./git.ts";
  *
  * @example
  * for (const stage of planStages(job)) {
- *   const script = renderStageScript(stage, job, { projectDir, buildsDir, cacheDir, variables, tmpDir, jobStatus });
+ *   const script = renderStageScript(stage, job, { projectDir, buildsDir, cacheDir, variables, tmpDir });
  *   await executor.run(job.id, stage.name, script);
  * }
  */
-export function renderStageScript(stage: PlannedStage, job: Job, ctx: ScriptContext): string {
+export function renderStageScript(stage: PlannedStage, job: Job, context: ScriptContext): string {
+  const flags = context.flags ?? FeatureFlags.resolve({}, context.variables);
+  const sections = context.scriptSections ?? (flags.on("FF_SCRIPT_SECTIONS") && job.features.traceSections);
+  const ctx: ScriptContext = { ...context, flags, scriptSections: sections };
   const w = new ScriptWriter(ctx.containment);
   const name = stage.name;
   switch (name) {
@@ -57,6 +63,7 @@ export function renderStageScript(stage: PlannedStage, job: Job, ctx: ScriptCont
       }
       // Only when empty: other tools (and GitLab's git template) may keep files there.
       w.line(`rmdir ${shellWord(ctx.tmpDir)} 2>/dev/null || true`);
+      if (flags.on("FF_ENABLE_JOB_CLEANUP")) writeJobCleanup(w, job, ctx);
       break;
     default: {
       const step = stepForStage(job, name);
@@ -67,12 +74,28 @@ export function renderStageScript(stage: PlannedStage, job: Job, ctx: ScriptCont
         });
       }
       w.exportVariables(ctx.variables, ctx.tmpDir, ctx.pathPrepend);
-      if (name === "after_script") w.line(`export CI_JOB_STATUS=${shellWord(ctx.jobStatus)}`);
       w.command("cd", ctx.projectDir);
-      w.userCommands(step.script);
+      if (isTrue(variableValue(variableTable(ctx.variables), "CI_DEBUG_TRACE"))) w.trace();
+      if (name === "after_script") {
+        w.print("Running after script...");
+        w.userCommands(step.script, { sectionPrefix: "after_script_step", sections });
+        break;
+      }
+      // GitLab's writeUserScript: the runner's pre_build_script and post_build_script run inside
+      // every step's script, around the job's commands (a failure in either fails the step).
+      const scripts = ctx.runnerScripts ?? {};
+      if (scripts.preBuild)
+        w.userCommands([scripts.preBuild], { sectionPrefix: "pre_build_script", sections });
+      w.userCommands(step.script, { sectionPrefix: "script_step", sections });
+      if (scripts.postBuild)
+        w.userCommands([scripts.postBuild], { sectionPrefix: "post_build_script", sections });
     }
   }
   return w.build(name);
+}
+
+function isTrue(value: string | undefined): boolean {
+  return value !== undefined && parseBool(value) === true;
 }
 
 function inProjectDir(w: ScriptWriter, ctx: ScriptContext): void {

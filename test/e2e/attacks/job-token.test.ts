@@ -8,6 +8,7 @@
 import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { gitHttpServer } from "../../git-server.ts";
 import { cleanEnv, drover, ensureBuilt, jobJson, shellRunnerConfig, tempDir } from "../../harness.ts";
 
 ensureBuilt();
@@ -40,16 +41,12 @@ test("the job token reaches git in its environment: not in any command line, not
   git(work, "push", "-q", repo, "main");
   const sha = git(work, "rev-parse", "HEAD");
 
-  const expected = `Basic ${Buffer.from(`gitlab-ci-token:${TOKEN}`).toString("base64")}`;
   const seenByOthers: string[] = [];
-  const server = Bun.serve({
-    port: 0,
-    hostname: "127.0.0.1",
-    async fetch(request) {
-      if (request.headers.get("authorization") !== expected) {
-        return new Response("auth", { status: 401, headers: { "WWW-Authenticate": 'Basic realm="git"' } });
-      }
-      // git is waiting for this answer: everything it runs is alive now. Look as nobody.
+  await using server = gitHttpServer({
+    root: repos,
+    password: TOKEN,
+    // git is waiting for this answer: everything it runs is alive now. Look as nobody.
+    onRequest: () => {
       const scan = Bun.spawnSync(
         [
           "setpriv",
@@ -63,74 +60,43 @@ test("the job token reaches git in its environment: not in any command line, not
         { env: { PATH: "/usr/bin:/bin" } },
       );
       seenByOthers.push(scan.stdout.toString());
-      const url = new URL(request.url);
-      const cgi = Bun.spawn(["git", "http-backend"], {
-        env: {
-          PATH: process.env.PATH ?? "/usr/bin:/bin",
-          GIT_PROJECT_ROOT: repos,
-          GIT_HTTP_EXPORT_ALL: "1",
-          REQUEST_METHOD: request.method,
-          PATH_INFO: url.pathname,
-          QUERY_STRING: url.search.slice(1),
-          CONTENT_TYPE: request.headers.get("content-type") ?? "",
-          HTTP_CONTENT_ENCODING: request.headers.get("content-encoding") ?? "",
-          GIT_PROTOCOL: request.headers.get("git-protocol") ?? "",
-          REMOTE_USER: "gitlab-ci-token",
-        },
-        stdin: request.body ? new Uint8Array(await request.arrayBuffer()) : "ignore",
-        stdout: "pipe",
-      });
-      const raw = Buffer.from(await new Response(cgi.stdout).arrayBuffer());
-      const split = raw.indexOf("\r\n\r\n");
-      const headers = new Headers();
-      let status = 200;
-      for (const line of raw.subarray(0, split).toString().split("\r\n")) {
-        const [name, ...value] = line.split(":");
-        if (name?.toLowerCase() === "status") status = Number(value.join(":").trim().split(" ")[0]);
-        else if (name) headers.set(name, value.join(":").trim());
-      }
-      return new Response(raw.subarray(split + 4), { status, headers });
     },
   });
-  try {
-    const config = shellRunnerConfig(dir, { builds_dir: join(dir.path, "builds") });
-    const job = dir.file(
-      "job.json",
-      jobJson({
-        token: TOKEN,
-        git_info: {
-          repo_url: `http://gitlab-ci-token:${TOKEN}@127.0.0.1:${server.port}/group/proj.git`,
-          ref: "main",
-          sha,
-          before_sha: "0".repeat(40),
-          ref_type: "branch",
-          depth: 0,
-        },
-        variables: [{ key: "CI_PROJECT_PATH", value: "group/proj" }],
-        script: ["cat README", "git remote get-url origin", "cat .git/config"],
-      }),
-    );
-    const result = await drover(["exec", "--config", config, job], {
-      cwd: dir.path,
-      env: cleanEnv(dir.path),
-    });
-    expect(result.stdout).toContain("fetched over http");
-    expect(result.exitCode).toBe(0);
-    expect(result.stdout).toContain(`http://127.0.0.1:${server.port}/group/proj.git`);
-    expect(seenByOthers.length).toBeGreaterThan(0);
-    for (const cmdlines of seenByOthers) {
-      expect(cmdlines).toContain("git"); // the scan did see git at work
-      expect(cmdlines).not.toContain(TOKEN);
-    }
-    const projectConfig = Bun.spawnSync([
-      "sh",
-      "-c",
-      `cat ${dir.path}/builds/*/*/group/proj/.git/config`,
-    ]).stdout.toString();
-    expect(projectConfig).toContain('[remote "origin"]');
-    expect(projectConfig).not.toContain(TOKEN);
-    expect(readFileSync(job, "utf8")).toContain(TOKEN); // (the job file itself is the administrator's)
-  } finally {
-    server.stop(true);
+  const config = shellRunnerConfig(dir, { builds_dir: join(dir.path, "builds") });
+  const job = dir.file(
+    "job.json",
+    jobJson({
+      token: TOKEN,
+      git_info: {
+        repo_url: `http://gitlab-ci-token:${TOKEN}@127.0.0.1:${server.port}/group/proj.git`,
+        ref: "main",
+        sha,
+        before_sha: "0".repeat(40),
+        ref_type: "branch",
+        depth: 0,
+      },
+      variables: [{ key: "CI_PROJECT_PATH", value: "group/proj" }],
+      script: ["cat README", "git remote get-url origin", "cat .git/config"],
+    }),
+  );
+  const result = await drover(["exec", "--config", config, job], {
+    cwd: dir.path,
+    env: cleanEnv(dir.path),
+  });
+  expect(result.stdout).toContain("fetched over http");
+  expect(result.exitCode).toBe(0);
+  expect(result.stdout).toContain(`http://127.0.0.1:${server.port}/group/proj.git`);
+  expect(seenByOthers.length).toBeGreaterThan(0);
+  for (const cmdlines of seenByOthers) {
+    expect(cmdlines).toContain("git"); // the scan did see git at work
+    expect(cmdlines).not.toContain(TOKEN);
   }
+  const projectConfig = Bun.spawnSync([
+    "sh",
+    "-c",
+    `cat ${dir.path}/builds/*/*/group/proj/.git/config`,
+  ]).stdout.toString();
+  expect(projectConfig).toContain('[remote "origin"]');
+  expect(projectConfig).not.toContain(TOKEN);
+  expect(readFileSync(job, "utf8")).toContain(TOKEN); // (the job file itself is the administrator's)
 });

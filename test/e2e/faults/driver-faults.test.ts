@@ -220,7 +220,7 @@ describe("SIGTERM ignored", () => {
       env: w.env({ FAULT_RECORD: record }),
     });
     expect(result.stdout).toContain("driver: ignoring SIGTERM");
-    expect(result.stdout).toContain("after_script: failed");
+    expect(result.stdout).toContain("after_script: timedout");
     expect(result.stdout).toContain(
       "ERROR: Job failed: execution took longer than 1s (job_execution_timeout",
     );

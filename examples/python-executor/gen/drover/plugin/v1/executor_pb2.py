@@ -14,7 +14,7 @@ _sym_db = _symbol_database.Default()
 from drover.plugin.v1 import job_pb2 as drover_dot_plugin_dot_v1_dot_job__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x64rover/plugin/v1/executor.proto\x12\x10\x64rover.plugin.v1\x1a\x1a\x64rover/plugin/v1/job.proto\"+\n\nDriverInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"\xa6\x02\n\tJobConfig\x12\x12\n\nbuilds_dir\x18\x01 \x01(\t\x12\x11\n\tcache_dir\x18\x02 \x01(\t\x12!\n\x14\x62uilds_dir_is_shared\x18\x03 \x01(\x08H\x00\x88\x01\x01\x12\x10\n\x08hostname\x18\x04 \x01(\t\x12,\n\x06\x64river\x18\x05 \x01(\x0b\x32\x1c.drover.plugin.v1.DriverInfo\x12\x38\n\x07job_env\x18\x06 \x03(\x0b\x32\'.drover.plugin.v1.JobConfig.JobEnvEntry\x12\r\n\x05shell\x18\x07 \x01(\t\x1a-\n\x0bJobEnvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x17\n\x15_builds_dir_is_shared\"=\n\x10\x43onfigureRequest\x12)\n\x03job\x18\x01 \x01(\x0b\x32\x1c.drover.plugin.v1.JobContext\"m\n\x0f\x43onfigureResult\x12-\n\x06status\x18\x01 \x01(\x0b\x32\x1d.drover.plugin.v1.StageResult\x12+\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x1b.drover.plugin.v1.JobConfig\"\x7f\n\x0e\x43onfigureEvent\x12/\n\x06output\x18\x01 \x01(\x0b\x32\x1d.drover.plugin.v1.OutputChunkH\x00\x12\x33\n\x06result\x18\x02 \x01(\x0b\x32!.drover.plugin.v1.ConfigureResultH\x00\x42\x07\n\x05\x65vent\";\n\x0ePrepareRequest\x12)\n\x03job\x18\x01 \x01(\x0b\x32\x1c.drover.plugin.v1.JobContext\"\x9b\x01\n\nRunRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05stage\x18\x02 \x01(\t\x12\x0e\n\x06script\x18\x03 \x01(\t\x12\x32\n\x03\x65nv\x18\x04 \x03(\x0b\x32%.drover.plugin.v1.RunRequest.EnvEntry\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\" \n\x0e\x43leanupRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t2\xbe\x02\n\x08\x45xecutor\x12S\n\tConfigure\x12\".drover.plugin.v1.ConfigureRequest\x1a .drover.plugin.v1.ConfigureEvent0\x01\x12K\n\x07Prepare\x12 .drover.plugin.v1.PrepareRequest\x1a\x1c.drover.plugin.v1.StageEvent0\x01\x12\x43\n\x03Run\x12\x1c.drover.plugin.v1.RunRequest\x1a\x1c.drover.plugin.v1.StageEvent0\x01\x12K\n\x07\x43leanup\x12 .drover.plugin.v1.CleanupRequest\x1a\x1c.drover.plugin.v1.StageEvent0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x64rover/plugin/v1/executor.proto\x12\x10\x64rover.plugin.v1\x1a\x1a\x64rover/plugin/v1/job.proto\"+\n\nDriverInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"\xa6\x02\n\tJobConfig\x12\x12\n\nbuilds_dir\x18\x01 \x01(\t\x12\x11\n\tcache_dir\x18\x02 \x01(\t\x12!\n\x14\x62uilds_dir_is_shared\x18\x03 \x01(\x08H\x00\x88\x01\x01\x12\x10\n\x08hostname\x18\x04 \x01(\t\x12,\n\x06\x64river\x18\x05 \x01(\x0b\x32\x1c.drover.plugin.v1.DriverInfo\x12\x38\n\x07job_env\x18\x06 \x03(\x0b\x32\'.drover.plugin.v1.JobConfig.JobEnvEntry\x12\r\n\x05shell\x18\x07 \x01(\t\x1a-\n\x0bJobEnvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x17\n\x15_builds_dir_is_shared\"=\n\x10\x43onfigureRequest\x12)\n\x03job\x18\x01 \x01(\x0b\x32\x1c.drover.plugin.v1.JobContext\"m\n\x0f\x43onfigureResult\x12-\n\x06status\x18\x01 \x01(\x0b\x32\x1d.drover.plugin.v1.StageResult\x12+\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x1b.drover.plugin.v1.JobConfig\"\x7f\n\x0e\x43onfigureEvent\x12/\n\x06output\x18\x01 \x01(\x0b\x32\x1d.drover.plugin.v1.OutputChunkH\x00\x12\x33\n\x06result\x18\x02 \x01(\x0b\x32!.drover.plugin.v1.ConfigureResultH\x00\x42\x07\n\x05\x65vent\";\n\x0ePrepareRequest\x12)\n\x03job\x18\x01 \x01(\x0b\x32\x1c.drover.plugin.v1.JobContext\"\xaf\x01\n\nRunRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05stage\x18\x02 \x01(\t\x12\x0e\n\x06script\x18\x03 \x01(\t\x12\x32\n\x03\x65nv\x18\x04 \x03(\x0b\x32%.drover.plugin.v1.RunRequest.EnvEntry\x12\x12\n\njob_status\x18\x05 \x01(\t\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"4\n\x0e\x43leanupRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x12\n\njob_status\x18\x02 \x01(\t2\xbe\x02\n\x08\x45xecutor\x12S\n\tConfigure\x12\".drover.plugin.v1.ConfigureRequest\x1a .drover.plugin.v1.ConfigureEvent0\x01\x12K\n\x07Prepare\x12 .drover.plugin.v1.PrepareRequest\x1a\x1c.drover.plugin.v1.StageEvent0\x01\x12\x43\n\x03Run\x12\x1c.drover.plugin.v1.RunRequest\x1a\x1c.drover.plugin.v1.StageEvent0\x01\x12K\n\x07\x43leanup\x12 .drover.plugin.v1.CleanupRequest\x1a\x1c.drover.plugin.v1.StageEvent0\x01\x62\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'drover.plugin.v1.executor_pb2', globals())
@@ -40,11 +40,11 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _PREPAREREQUEST._serialized_start=726
   _PREPAREREQUEST._serialized_end=785
   _RUNREQUEST._serialized_start=788
-  _RUNREQUEST._serialized_end=943
-  _RUNREQUEST_ENVENTRY._serialized_start=901
-  _RUNREQUEST_ENVENTRY._serialized_end=943
-  _CLEANUPREQUEST._serialized_start=945
-  _CLEANUPREQUEST._serialized_end=977
-  _EXECUTOR._serialized_start=980
-  _EXECUTOR._serialized_end=1298
+  _RUNREQUEST._serialized_end=963
+  _RUNREQUEST_ENVENTRY._serialized_start=921
+  _RUNREQUEST_ENVENTRY._serialized_end=963
+  _CLEANUPREQUEST._serialized_start=965
+  _CLEANUPREQUEST._serialized_end=1017
+  _EXECUTOR._serialized_start=1020
+  _EXECUTOR._serialized_end=1338
 # @@protoc_insertion_point(module_scope)
