@@ -1,7 +1,9 @@
 /**
  * Merges a process's stdout and stderr into one ordered stream of chunks, with back-pressure: when
  * the consumer (the gRPC stream to drover) is slow, the pipes are paused, so memory does not grow
- * with the amount of output.
+ * with the amount of output. Chunks that queued up meanwhile go out together (consecutive ones of
+ * the same stream, up to COALESCE_BYTES): a slow consumer gets fewer, larger messages, a fast one
+ * each chunk as it comes.
  */
 import type { Readable } from "node:stream";
 
@@ -12,6 +14,8 @@ export interface TaggedChunk {
 
 /** Chunks buffered before both pipes are paused. */
 const HIGH_WATER_CHUNKS = 16;
+/** The most bytes one merged chunk takes from the queue. */
+const COALESCE_BYTES = 256 * 1024;
 
 export async function* mergeOutput(stdout: Readable, stderr: Readable): AsyncGenerator<TaggedChunk> {
   const queue: TaggedChunk[] = [];
@@ -46,7 +50,17 @@ export async function* mergeOutput(stdout: Readable, stderr: Readable): AsyncGen
   attach(stderr, "stderr");
   try {
     for (;;) {
-      const next = queue.shift();
+      let next = queue.shift();
+      if (next && queue[0]?.stream === next.stream && next.data.length < COALESCE_BYTES) {
+        const parts = [next.data];
+        let size = next.data.length;
+        while (queue[0]?.stream === next.stream && size + queue[0].data.length <= COALESCE_BYTES) {
+          const part = queue.shift()!.data;
+          parts.push(part);
+          size += part.length;
+        }
+        if (parts.length > 1) next = { stream: next.stream, data: Buffer.concat(parts, size) };
+      }
       if (next) {
         if (queue.length < HIGH_WATER_CHUNKS / 2) {
           stdout.resume();

@@ -53,6 +53,12 @@ const URL_PARAMS = new Set([
   "x-amz-security-token",
 ]);
 const LONGEST_PARAM = Math.max(...[...URL_PARAMS].map((p) => p.length));
+/** The first bytes of the parameter names, either case: any other byte after `?`/`&` rules one out. */
+const PARAM_START = new Uint8Array(256);
+for (const name of URL_PARAMS) {
+  PARAM_START[name.charCodeAt(0)] = 1;
+  PARAM_START[name.toUpperCase().charCodeAt(0)] = 1;
+}
 
 const TOKEN_ALPHABET = new Uint8Array(256);
 for (const c of "-._=0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
@@ -65,6 +71,12 @@ function endsParam(byte: number): boolean {
 
 export class PatternMasker {
   #prefixes: Buffer[] = [];
+  /**
+   * The prefixes grouped by their first two bytes (GitLab's all start with `gl` but one): one native
+   * search per group finds where any of them may start, instead of one per prefix over the whole
+   * output (a log line with a `g` in it stopped every search of a `gl...` prefix).
+   */
+  #groups: Array<{ lead: Buffer; members: Buffer[] }> = [];
   /** Inside a token after a prefix: its characters are being dropped. */
   #inToken = false;
   /** Inside a URL parameter's value: dropped until its end. */
@@ -80,7 +92,12 @@ export class PatternMasker {
     for (const prefix of prefixes) {
       if (prefix === "" || known.has(prefix)) continue;
       known.add(prefix);
-      this.#prefixes.push(Buffer.from(prefix));
+      const bytes = Buffer.from(prefix);
+      this.#prefixes.push(bytes);
+      const lead = bytes.subarray(0, 2);
+      const group = this.#groups.find((g) => g.lead.equals(lead));
+      if (group) group.members.push(bytes);
+      else this.#groups.push({ lead, members: [bytes] });
     }
   }
 
@@ -128,6 +145,7 @@ export class PatternMasker {
     };
     const length = data.length;
     const prefixAt: number[] = [];
+    const markAt: number[] = [];
     while (position < length) {
       if (this.#inToken) {
         while (position < length && TOKEN_ALPHABET[data[position]!]) position++;
@@ -145,7 +163,7 @@ export class PatternMasker {
         pieces.push(MASKED);
         continue;
       }
-      const found = this.#next(data, position, final, prefixAt);
+      const found = this.#next(data, position, final, prefixAt, markAt);
       if (found.kind === "none") {
         position = found.hold;
         break;
@@ -182,38 +200,57 @@ export class PatternMasker {
     from: number,
     final: boolean,
     prefixAt: number[],
+    markAt: number[],
   ): { kind: "prefix" | "param"; start: number; end: number } | { kind: "none"; hold: number } {
     let best: { kind: "prefix" | "param"; start: number; end: number } | undefined;
-    this.#prefixes.forEach((prefix, i) => {
-      // Each prefix's next occurrence, searched again only once `from` has passed it: a scan costs
-      // one pass over the data per prefix, however many tokens it holds.
-      let at = prefixAt[i] ?? -2;
+    this.#groups.forEach((group, i) => {
+      // Each group's next full match, searched again only once `from` has passed it: a scan costs
+      // one pass over the data per group, however many tokens it holds.
+      let at = prefixAt[i * 2] ?? -2;
       if (at === -2 || (at !== -1 && at < from)) {
-        at = data.indexOf(prefix, from);
-        prefixAt[i] = at;
+        let length = 0;
+        for (at = data.indexOf(group.lead, from); at !== -1; at = data.indexOf(group.lead, at + 1)) {
+          length = matchAt(data, at, group.members);
+          if (length > 0) break;
+        }
+        prefixAt[i * 2] = at;
+        prefixAt[i * 2 + 1] = length;
       }
       if (at !== -1 && (best === undefined || at < best.start)) {
-        best = { kind: "prefix", start: at, end: at + prefix.length };
+        best = { kind: "prefix", start: at, end: at + (prefixAt[i * 2 + 1] ?? 0) };
       }
     });
-    for (let at = from; at < data.length && (best === undefined || at < best.start); at++) {
-      const byte = data[at]!;
-      if (byte !== 0x3f && byte !== 0x26) continue;
-      // Only the next LONGEST_PARAM + 1 bytes can hold the `=`: no scan to the end of the data.
-      const window = data.subarray(at + 1, Math.min(data.length, at + 2 + LONGEST_PARAM));
-      const relative = window.indexOf(0x3d);
-      const eq = relative === -1 ? -1 : at + 1 + relative;
-      const keyEnd = eq === -1 ? Math.min(data.length, at + 1 + LONGEST_PARAM) : eq;
-      const key = data.subarray(at + 1, keyEnd);
-      if (key.includes(0x3f) || key.includes(0x26)) continue;
-      if (eq !== -1 && URL_PARAMS.has(key.toString("latin1").toLowerCase())) {
-        best = { kind: "param", start: at, end: eq + 1 };
+    // The `?` and `&` that may start a parameter, each found with one native search per scan
+    // (markAt caches the next of each, like prefixAt); most are ruled out by the byte after them.
+    let searchFrom = from;
+    for (;;) {
+      if (markAt[0] === undefined || (markAt[0] !== -1 && markAt[0] < searchFrom))
+        markAt[0] = data.indexOf(0x3f, searchFrom);
+      if (markAt[1] === undefined || (markAt[1] !== -1 && markAt[1] < searchFrom))
+        markAt[1] = data.indexOf(0x26, searchFrom);
+      const question = markAt[0];
+      const ampersand = markAt[1];
+      const at = question === -1 ? ampersand : ampersand === -1 ? question : Math.min(question, ampersand);
+      if (at === -1 || (best !== undefined && at >= best.start)) break;
+      searchFrom = at + 1;
+      if (!PARAM_START[data[at + 1] ?? 0]) continue;
+      const param = this.#paramAt(data, at + 1);
+      if (param !== undefined) {
+        best = { kind: "param", start: at, end: at + 1 + param + 1 };
         break;
       }
     }
     if (best) return best;
     if (final) return { kind: "none", hold: data.length };
     return { kind: "none", hold: this.#partialAt(data, from) };
+  }
+
+  /** The length of the sensitive parameter name at `start` when `=` follows it; else undefined. */
+  #paramAt(data: Buffer, start: number): number | undefined {
+    const window = data.subarray(start, Math.min(data.length, start + LONGEST_PARAM + 1));
+    const relative = window.indexOf(0x3d);
+    if (relative <= 0) return undefined;
+    return URL_PARAMS.has(window.toString("latin1", 0, relative).toLowerCase()) ? relative : undefined;
   }
 
   /** Where a prefix or a parameter name may be starting in the tail of `data` (else its length). */
@@ -242,6 +279,21 @@ export class PatternMasker {
     }
     return hold;
   }
+}
+
+/** The length of the longest of `members` that `data` holds in full at `at`; 0 for none. */
+function matchAt(data: Buffer, at: number, members: readonly Buffer[]): number {
+  let longest = 0;
+  for (const member of members) {
+    if (
+      member.length > longest &&
+      at + member.length <= data.length &&
+      data.compare(member, 0, member.length, at, at + member.length) === 0
+    ) {
+      longest = member.length;
+    }
+  }
+  return longest;
 }
 
 function concat(pieces: Uint8Array[]): Uint8Array {
