@@ -21,28 +21,13 @@ import type { ReadableStream as WebReadableStream } from "node:stream/web";
 interface BunFfi {
   dlopen(
     path: string,
-    symbols: {
-      pipe2: { args: number[]; returns: number };
-      fcntl: { args: number[]; returns: number };
-    },
-  ): {
-    symbols: {
-      pipe2(fds: unknown, flags: number): number;
-      fcntl(fd: number, cmd: number, arg: number): number;
-    };
-  };
+    symbols: { pipe2: { args: number[]; returns: number } },
+  ): { symbols: { pipe2(fds: unknown, flags: number): number } };
   ptr(view: ArrayBufferView): unknown;
   FFIType: { ptr: number; i32: number };
 }
 
 const O_CLOEXEC = 0o2000000;
-const F_SETPIPE_SZ = 1031;
-/**
- * The pipe's buffer: 1 MiB (Linux's default limit for an unprivileged process) instead of 64 KiB,
- * so that a stage printing fast is read in fewer, larger pieces. Best effort: a smaller limit keeps
- * the default.
- */
-const PIPE_BYTES = 1024 * 1024;
 const LIBC_NAMES = ["libc.so.6", "libc.so", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1"];
 
 type Pipe2 = (fds: Int32Array) => number;
@@ -60,15 +45,11 @@ function loadPipe2(): Pipe2 | null {
   for (const name of LIBC_NAMES) {
     try {
       const { i32 } = ffi.FFIType;
-      const lib = ffi.dlopen(name, {
-        pipe2: { args: [ffi.FFIType.ptr, i32], returns: i32 },
-        fcntl: { args: [i32, i32, i32], returns: i32 },
-      });
-      return (fds) => {
-        const failed = lib.symbols.pipe2(ffi.ptr(fds), O_CLOEXEC);
-        if (failed === 0) lib.symbols.fcntl(fds[0]!, F_SETPIPE_SZ, PIPE_BYTES);
-        return failed;
-      };
+      // The default 64 KiB buffer, as GitLab Runner's pipes: a larger one counts against the
+      // user's pipe budget (pipe-user-pages-soft), and past it every new pipe of the user, the
+      // jobs' own `a | b` included, gets 8 KiB.
+      const lib = ffi.dlopen(name, { pipe2: { args: [ffi.FFIType.ptr, i32], returns: i32 } });
+      return (fds) => lib.symbols.pipe2(ffi.ptr(fds), O_CLOEXEC);
     } catch {
       // not this name: try the next
     }

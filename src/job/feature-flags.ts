@@ -12,7 +12,7 @@
  * front of all others, so scripts and custom executor drivers (`CUSTOM_ENV_FF_*`) see what GitLab's
  * do; a job variable of the same name no longer overrides it. drover acts on the flags that concern
  * what it does: FF_SCRIPT_SECTIONS, FF_ENABLE_JOB_CLEANUP, FF_MASK_ALL_DEFAULT_TOKENS,
- * FF_USE_GIT_BUNDLE_URIS (docs/jobs.md, "Feature flags"). The others concern executors drover does
+ * FF_HASH_CACHE_KEYS (docs/jobs.md, "Feature flags"). The others concern executors drover does
  * not have (Docker, Kubernetes, Windows) and are passed on as they are.
  */
 import type { JobVariable } from "./model.ts";

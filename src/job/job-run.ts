@@ -88,6 +88,10 @@ export class JobRun {
   readonly #shownStderrTails = new Set<string>();
   /** From after_script on, CI_JOB_STATUS says how the job went instead of "running". */
   #statusSettled = false;
+  /** The CI_JOB_STATUS the variables carry now. */
+  #exportedStatus: CiJobStatus | undefined;
+  /** The status when the stages after after_script began (outcome.ts shouldRun). */
+  #postStatus: JobStatus | undefined;
   /** What the job_started hooks exported, applied to every later stage. */
   readonly hookEffects: StartedEffects = { env: {}, pathPrepend: [] };
   /** Set once Configure was called: from then on, Cleanup is owed. */
@@ -181,13 +185,26 @@ export class JobRun {
   }
 
   /**
-   * The job's outcome is known (after_script is next, or the stages are over): CI_JOB_STATUS
-   * says it from now on, in the stages' scripts and to the executor (RunRequest, CleanupRequest).
+   * The job's outcome is known (after_script is next, or the stages are over): CI_JOB_STATUS says
+   * it from now on, in the stages' scripts and to the executor (RunRequest, CleanupRequest). Called
+   * before each later stage too: a cancel during after_script shows in the next stage's
+   * variables as in its request.
    */
   settleJobStatus(): void {
-    if (this.#statusSettled) return;
     this.#statusSettled = true;
+    const status = this.ciJobStatus;
+    if (status === this.#exportedStatus) return;
     this.refreshVariables();
+  }
+
+  /** The post group begins: its stages follow the job's outcome as it is now. */
+  enterPostStages(): void {
+    this.#postStatus ??= this.#status;
+  }
+
+  /** The status the post stages decide on (undefined before they began). */
+  get postStatus(): JobStatus | undefined {
+    return this.#postStatus;
   }
 
   /** CI_JOB_STATUS as the job's next call should see it. */
@@ -257,6 +274,7 @@ export class JobRun {
   /** Recomputes the job's variables (after Configure, after the job_started hooks) and masks them. */
   refreshVariables(): void {
     const input = this.#variablesInput();
+    this.#exportedStatus = input.jobStatus;
     this.#variables = jobVariables(input);
     this.#flags = jobFeatureFlags(input);
     this.masks.maskVariables(this.#variables);

@@ -179,7 +179,17 @@ export function statusAfter(
  * Whether `stage` runs, given the job's status so far and whether the job is stopping (a stop
  * noted in the status says where it came: `JobRun.noteStop` before each stage).
  */
-export function shouldRun(stage: PlannedStage, status: JobStatus, stopping: boolean): boolean {
+export function shouldRun(
+  stage: PlannedStage,
+  status: JobStatus,
+  stopping: boolean,
+  /**
+   * The status when the `post` group began: its stages follow that outcome, as GitLab decides
+   * once between its on-success and on-failure stages (an upload that fails does not then run
+   * the on-failure upload too).
+   */
+  postStatus: JobStatus = status,
+): boolean {
   const endedIn = status.status === "success" ? undefined : status.group;
   if (endedIn === "prepare_script") return false;
   if (stopping && !stage.runsOnCancel) return false;
@@ -192,7 +202,7 @@ export function shouldRun(stage: PlannedStage, status: JobStatus, stopping: bool
       return status.status === "success" || endedIn === "steps" || endedIn === "after_script";
     case "post":
       if (stage.when === "always") return true;
-      return stage.when === (status.status === "success" ? "on_success" : "on_failure");
+      return stage.when === (postStatus.status === "success" ? "on_success" : "on_failure");
   }
 }
 

@@ -216,8 +216,10 @@ export class PatternMasker {
         prefixAt[i * 2] = at;
         prefixAt[i * 2 + 1] = length;
       }
-      if (at !== -1 && (best === undefined || at < best.start)) {
-        best = { kind: "prefix", start: at, end: at + (prefixAt[i * 2 + 1] ?? 0) };
+      const end = at + (prefixAt[i * 2 + 1] ?? 0);
+      // The earliest match; at the same place, the longest (overlapping prefixes of the job's own).
+      if (at !== -1 && (best === undefined || at < best.start || (at === best.start && end > best.end))) {
+        best = { kind: "prefix", start: at, end };
       }
     });
     // The `?` and `&` that may start a parameter, each found with one native search per scan
@@ -233,24 +235,51 @@ export class PatternMasker {
       const at = question === -1 ? ampersand : ampersand === -1 ? question : Math.min(question, ampersand);
       if (at === -1 || (best !== undefined && at >= best.start)) break;
       searchFrom = at + 1;
-      if (!PARAM_START[data[at + 1] ?? 0]) continue;
-      const param = this.#paramAt(data, at + 1);
+      if (at + 1 < data.length && !PARAM_START[data[at + 1]!]) continue;
+      const param = this.#paramAt(data, at + 1, final);
+      // A parameter's name cut by the end of the data: a later match must not be taken first.
+      if (param === "undecided") return { kind: "none", hold: at };
       if (param !== undefined) {
         best = { kind: "param", start: at, end: at + 1 + param + 1 };
         break;
       }
     }
-    if (best) return best;
+    // A longer prefix may still match where this one does, once more bytes come: wait for them,
+    // or a chunk boundary would decide differently than the whole text.
+    const found = best as { kind: "prefix" | "param"; start: number; end: number } | undefined;
+    if (!final && found?.kind === "prefix" && this.#longerMayMatch(data, found.start, found.end - found.start)) {
+      return { kind: "none", hold: found.start };
+    }
+    if (found) return found;
     if (final) return { kind: "none", hold: data.length };
     return { kind: "none", hold: this.#partialAt(data, from) };
   }
 
-  /** The length of the sensitive parameter name at `start` when `=` follows it; else undefined. */
-  #paramAt(data: Buffer, start: number): number | undefined {
+  /**
+   * The length of the sensitive parameter name at `start` when `=` follows it; "undecided" when
+   * the data ends before that is known (and more may come); else undefined.
+   */
+  #paramAt(data: Buffer, start: number, final: boolean): number | "undecided" | undefined {
     const window = data.subarray(start, Math.min(data.length, start + LONGEST_PARAM + 1));
     const relative = window.indexOf(0x3d);
-    if (relative <= 0) return undefined;
+    if (relative === -1) {
+      if (final || start + window.length < data.length) return undefined;
+      const name = window.toString("latin1").toLowerCase();
+      return [...URL_PARAMS].some((p) => p.startsWith(name)) ? "undecided" : undefined;
+    }
+    if (relative === 0) return undefined;
     return URL_PARAMS.has(window.toString("latin1", 0, relative).toLowerCase()) ? relative : undefined;
+  }
+
+  /** Whether a prefix longer than `length` could match at `at` once the data goes on. */
+  #longerMayMatch(data: Buffer, at: number, length: number): boolean {
+    const available = data.length - at;
+    return this.#prefixes.some(
+      (prefix) =>
+        prefix.length > length &&
+        prefix.length > available &&
+        data.compare(prefix, 0, available, at, data.length) === 0,
+    );
   }
 
   /** Where a prefix or a parameter name may be starting in the tail of `data` (else its length). */

@@ -278,4 +278,30 @@ describe("get_sources", () => {
     expect(run.stderr).toContain("no-such-repo");
     expect(run.stdout).not.toContain("Checking out");
   });
+
+  test("GIT_CONFIG_COUNT cannot run code through bash's arithmetic", async () => {
+    await using f = await fixture();
+    const marker = join(f.root, "pwned-arithmetic");
+    const run = await getSources(
+      f,
+      gitJob(f.upstream, f.c2, { GIT_CONFIG_COUNT: "PAYLOAD", PAYLOAD: `a[$(touch ${marker})]` }),
+    );
+    expect(run.exitCode).toBe(0);
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  test("GIT_CLEAN_FLAGS reaches `git submodule foreach` quoted; shell syntax in it is left out", async () => {
+    await using f = await fixture();
+    const marker = join(f.root, "pwned-clean");
+    const run = await getSources(
+      f,
+      gitJob(f.upstream, f.c2, {
+        GIT_SUBMODULE_STRATEGY: "normal",
+        GIT_CLEAN_FLAGS: `-ffdx --exclude=keep*.txt --exclude=x;touch${"${IFS}"}${marker}`,
+      }),
+    );
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toContain("GIT_CLEAN_FLAGS: --exclude=x;touch");
+    expect(existsSync(marker)).toBe(false);
+  });
 });

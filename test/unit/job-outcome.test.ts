@@ -315,6 +315,34 @@ describe("shouldRun: GitLab's sequence after a failure or a stop", () => {
   });
 });
 
+describe("shouldRun: the post stages follow the outcome they began with", () => {
+  test("an on-success upload that fails does not run the on-failure upload too (GitLab runs one)", () => {
+    const job = parseJob(
+      JSON.stringify({
+        id: 1,
+        steps: [{ name: "script", script: ["true"] }],
+        artifacts: [{ paths: ["b"], when: "always" }],
+      }),
+      "job.json",
+    );
+    const stages = planStages(job);
+    const onFailure = stages.find((s) => s.name === "upload_artifacts_on_failure")!;
+    const cleanup = stages.find((s) => s.name === "cleanup_file_variables")!;
+    const failedInPost: JobStatus = {
+      status: "failed",
+      reason: "runner_system_failure",
+      exitCode: undefined,
+      message: "upload failed",
+      phase: "stage",
+      group: "post",
+    };
+    expect(shouldRun(onFailure, failedInPost, false, NOT_FAILED)).toBe(false);
+    expect(shouldRun(cleanup, failedInPost, false, NOT_FAILED)).toBe(true);
+    // Without the outcome the post stages began with, the live status decides.
+    expect(shouldRun(onFailure, failedInPost, false)).toBe(true);
+  });
+});
+
 describe("settledJobStatus: CI_JOB_STATUS from after_script on", () => {
   const failed = (reason: string): JobStatus =>
     ({

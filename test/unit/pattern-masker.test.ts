@@ -4,6 +4,7 @@
  * is the whole text masked at once.
  */
 import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
 import { defaultTokenPrefixes, GITLAB_TOKEN_PREFIXES, PatternMasker } from "../../src/log/pattern-masker.ts";
 
 function maskWhole(text: string, prefixes: readonly string[] = GITLAB_TOKEN_PREFIXES): string {
@@ -113,6 +114,63 @@ describe("streaming", () => {
         expect(maskChunked(text, cuts)).toBe(whole);
       }
     }
+  });
+
+  test("property: any chunking of any text gives the whole text's result, overlapping prefixes included", () => {
+    const atoms = [
+      "glpat-",
+      "glrt-",
+      "glrtr-",
+      "gl",
+      "g",
+      "_gitlab_session=",
+      "?",
+      "&",
+      "private_token=",
+      "PRIVATE_TOKEN=",
+      "x-amz-signature=",
+      "=",
+      "a",
+      "Z",
+      "9",
+      "-",
+      ".",
+      " ",
+      "\n",
+      "é",
+      "😀",
+      "ab",
+      "ab:c-",
+      "private_tok",
+      "x-amz-",
+    ];
+    const prefixSets = [
+      GITLAB_TOKEN_PREFIXES,
+      ["glpat-"],
+      [...GITLAB_TOKEN_PREFIXES, "gl"],
+      ["ab", "ab:c-"],
+      ["a", "ab-"],
+    ];
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...prefixSets),
+        fc.array(fc.constantFrom(...atoms), { minLength: 1, maxLength: 14 }),
+        fc.array(fc.nat(), { maxLength: 8 }),
+        (prefixes, parts, rawCuts) => {
+          const text = parts.join("");
+          const length = Buffer.byteLength(text);
+          const cuts = rawCuts.map((n) => n % (length + 1));
+          expect(maskChunked(text, cuts, prefixes)).toBe(maskWhole(text, prefixes));
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+
+  test("overlapping prefixes: the longest wins, whatever the chunks (the review's cases)", () => {
+    expect(maskChunked("ab:c-SECRET x", [3], ["ab", "ab:c-"])).toBe("ab:c-[MASKED] x");
+    expect(maskChunked("glpat-X y", [3], [...GITLAB_TOKEN_PREFIXES, "gl"])).toBe("glpat-[MASKED] y");
+    expect(maskChunked("url?private_token=S3CR/ET&y", [15], ["ate_"])).toBe("url?private_token=[MASKED]&y");
   });
 
   test("maskString does not disturb a stream in progress", () => {

@@ -24,8 +24,9 @@ export async function stagesPhase(run: JobRun, client: ExecutorClient): Promise<
     // A stop that came between two stages cut none of them short; the job was stopped all the
     // same, before entering this stage's group.
     run.noteStop("stage", stage.group);
+    if (stage.group === "post") run.enterPostStages();
     if (stage.group === "after_script" || stage.group === "post") run.settleJobStatus();
-    if (!shouldRun(stage, run.status, run.stop.aborted)) continue;
+    if (!shouldRun(stage, run.status, run.stop.aborted, run.postStatus)) continue;
     const result = await runStage(run, client, stage);
     run.decide({ kind: "stage", stage }, result);
   }

@@ -193,6 +193,8 @@ function writeCredentials(w: ScriptWriter, repository: Repository, ctx: ScriptCo
   for (const [key, value] of settings) {
     // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion
     w.line('_drover_i="${GIT_CONFIG_COUNT:-0}"');
+    // Only a number goes into $((...)), which would evaluate a name as an expression.
+    w.line("case $_drover_i in ''|*[!0-9]*) _drover_i=0 ;; esac");
     w.line(`export "GIT_CONFIG_KEY_$_drover_i="${shellWord(key)}`);
     w.line(`export "GIT_CONFIG_VALUE_$_drover_i="${quote(value)}`);
     w.line('export GIT_CONFIG_COUNT="$((_drover_i + 1))"');
@@ -236,7 +238,8 @@ function writeSubmodules(
     ...allowedFlags(w, table, "GIT_SUBMODULE_UPDATE_FLAGS", "", SUBMODULE_UPDATE_FLAGS),
     ...pathArgs,
   ];
-  const clean = `git clean ${(main.cleanFlags.length > 0 ? main.cleanFlags : ["-ffdx"]).join(" ")}`;
+  // A command line for `git submodule foreach`, which runs it with sh: every flag quoted.
+  const clean = `git clean ${(main.cleanFlags.length > 0 ? main.cleanFlags : ["-ffdx"]).map(shellWord).join(" ")}`;
   w.command("git", "submodule", "init");
   w.command("git", ...sync);
   w.command("git", ...foreach, clean);
@@ -305,7 +308,8 @@ export function writeJobCleanup(w: ScriptWriter, job: Job, ctx: ScriptContext): 
   const submodules = variableValue(table, "GIT_SUBMODULE_STRATEGY");
   if (submodules === "normal" || submodules === "recursive") {
     const foreach = ["submodule", "foreach", ...(submodules === "recursive" ? ["--recursive"] : [])];
-    if (cleanFlags.length > 0) w.command("git", ...foreach, `git clean ${cleanFlags.join(" ")}`);
+    if (cleanFlags.length > 0)
+      w.command("git", ...foreach, `git clean ${cleanFlags.map(shellWord).join(" ")}`);
     w.command("git", ...foreach, "git reset --hard");
   }
   w.line("fi");
@@ -354,7 +358,11 @@ const FETCH_FLAGS = [
 ];
 
 /** The options of `git clean` a job may give with GIT_CLEAN_FLAGS (GitLab's default: -ffdx). */
-const CLEAN_FLAGS = [/^-[fdxXqn]+$/, /^--(force|quiet|dry-run)$/, /^(-e|--exclude)=[^\s]+$/];
+const CLEAN_FLAGS = [
+  /^-[fdxXqn]+$/,
+  /^--(force|quiet|dry-run)$/,
+  /^(-e|--exclude)=[A-Za-z0-9_./*?@%+,:=[\]{}~^!-]+$/,
+];
 
 /**
  * The options of `git submodule update` a job may add with GIT_SUBMODULE_UPDATE_FLAGS (GitLab's
