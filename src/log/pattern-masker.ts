@@ -247,7 +247,11 @@ export class PatternMasker {
     // A longer prefix may still match where this one does, once more bytes come: wait for them,
     // or a chunk boundary would decide differently than the whole text.
     const found = best as { kind: "prefix" | "param"; start: number; end: number } | undefined;
-    if (!final && found?.kind === "prefix" && this.#longerMayMatch(data, found.start, found.end - found.start)) {
+    if (
+      !final &&
+      found?.kind === "prefix" &&
+      this.#longerMayMatch(data, found.start, found.end - found.start)
+    ) {
       return { kind: "none", hold: found.start };
     }
     if (found) return found;

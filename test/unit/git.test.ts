@@ -297,6 +297,7 @@ describe("get_sources", () => {
       f,
       gitJob(f.upstream, f.c2, {
         GIT_SUBMODULE_STRATEGY: "normal",
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell variable, as an attacker writes it
         GIT_CLEAN_FLAGS: `-ffdx --exclude=keep*.txt --exclude=x;touch${"${IFS}"}${marker}`,
       }),
     );
