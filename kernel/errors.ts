@@ -26,6 +26,11 @@ export type ErrorCode =
   | "plugin_closed"
   /** A child process could not be started or misbehaved. */
   | "process"
+  /**
+   * GitLab (the coordinator) refused a command's request, could not be reached, or answered
+   * something it does not document (`drover register`, `verify`, `unregister`).
+   */
+  | "coordinator"
   /** A bug in drover. */
   | "internal";
 

@@ -38,6 +38,18 @@ async function main(rawArgv: string[]): Promise<number> {
       return (await import("./cli/plugin.ts")).pluginCommand(rest, { logLevel: level });
     case "init":
       return (await import("./cli/init.ts")).initCommand(rest);
+    case "register":
+      return (await import("./cli/register.ts")).registerCommand(rest);
+    case "verify":
+      return (await import("./cli/verify.ts")).verifyCommand(rest);
+    case "unregister":
+      return (await import("./cli/unregister.ts")).unregisterCommand(rest);
+    // What a job's stage scripts run where the job runs (src/helper/main.ts).
+    case "artifacts-uploader":
+    case "artifacts-downloader":
+    case "cache-archiver":
+    case "cache-extractor":
+      return (await import("./helper/main.ts")).helperCommand(command, rest);
     default:
       throw usageError(`unknown command ${JSON.stringify(command)}`);
   }

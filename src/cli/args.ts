@@ -6,6 +6,8 @@ import { usageError } from "./usage.ts";
 
 export interface ParsedArgs {
   values: Map<string, string>;
+  /** Options that may come several times (`--path a --path b`), in order. */
+  lists: Map<string, string[]>;
   flags: Set<string>;
   positionals: string[];
   /** Arguments after `--`; undefined when there was no `--`. */
@@ -14,14 +16,15 @@ export interface ParsedArgs {
 
 export function parseArgs(
   argv: readonly string[],
-  spec: { values?: readonly string[]; flags?: readonly string[] },
+  spec: { values?: readonly string[]; flags?: readonly string[]; lists?: readonly string[] },
 ): ParsedArgs {
   const values = new Map<string, string>();
+  const lists = new Map<string, string[]>();
   const flags = new Set<string>();
   const positionals: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    if (arg === "--") return { values, flags, positionals, rest: argv.slice(i + 1) };
+    if (arg === "--") return { values, lists, flags, positionals, rest: argv.slice(i + 1) };
     if (!arg.startsWith("--") || arg === "-") {
       if (arg.startsWith("-") && arg !== "-") throw usageError(`unknown option ${JSON.stringify(arg)}`);
       positionals.push(arg);
@@ -33,13 +36,17 @@ export function parseArgs(
       const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
       if (value === undefined || value === "") throw usageError(`option --${name} needs a value`);
       values.set(name, value);
+    } else if (spec.lists?.includes(name)) {
+      const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
+      if (value === undefined) throw usageError(`option --${name} needs a value`);
+      lists.set(name, [...(lists.get(name) ?? []), value]);
     } else if (spec.flags?.includes(name) && eq === -1) {
       flags.add(name);
     } else {
       throw usageError(`unknown option ${JSON.stringify(arg)}`);
     }
   }
-  return { values, flags, positionals, rest: undefined };
+  return { values, lists, flags, positionals, rest: undefined };
 }
 
 /** Removes `--log-level X` (anywhere before `--`) from argv; returns the level and the rest. */

@@ -2,7 +2,9 @@
  * `drover exec`: run one or more jobs now, on this host, through one runner's executor, with the job
  * log on stdout (README.md, "Usage").
  */
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, statSync } from "node:fs";
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
 import { DroverError } from "../../kernel/errors.ts";
 import { killAllChildren } from "../../kernel/process/child.ts";
 import { loadDotenv } from "../config/dotenv.ts";
@@ -28,7 +30,7 @@ export async function execCommand(
   argv: string[],
   options: { logLevel: string | undefined },
 ): Promise<number> {
-  const args = parseArgs(argv, { values: ["config", "runner"] });
+  const args = parseArgs(argv, { values: ["config", "runner", "artifacts-dir"] });
   if (args.rest !== undefined && args.positionals.length) {
     throw usageError("give either job files or `-- 'command' ...`, not both");
   }
@@ -83,6 +85,7 @@ export async function execCommand(
   try {
     service = new (await import("../job/job-service.ts")).JobService(config, logger, {
       localRepositories: true,
+      artifactsDir: artifactsDir(args.values.get("artifacts-dir")),
     });
     service.adoptExecutor(runner, spec, launching);
   } catch (err) {
@@ -118,6 +121,36 @@ export async function execCommand(
     await service.shutdown();
   }
   return worstStatus(results);
+}
+
+/**
+ * Where `drover exec` keeps artifacts and serves `dependencies` from: `--artifacts-dir`, else
+ * `$XDG_DATA_HOME/drover/artifacts` (beside the shell executor's builds), made 0700. Jobs run one
+ * after another with the same directory form a pipeline.
+ */
+function artifactsDir(flag: string | undefined): string {
+  const dir = flag
+    ? resolve(flag)
+    : join(process.env.XDG_DATA_HOME || join(homedir(), ".local", "share"), "drover", "artifacts");
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // Another user who could write there could hand a later job their archive as its dependency.
+  const stats = statSync(dir);
+  const uid = process.getuid?.() ?? stats.uid;
+  const problem = !stats.isDirectory()
+    ? "is not a directory"
+    : stats.uid !== uid
+      ? `is owned by uid ${stats.uid}, not by you (uid ${uid})`
+      : (stats.mode & 0o022) !== 0
+        ? `may be written by others (mode ${(stats.mode & 0o7777).toString(8).padStart(4, "0")})`
+        : undefined;
+  if (problem !== undefined) {
+    throw new DroverError(
+      "config_invalid",
+      `the artifacts directory ${JSON.stringify(dir)} ${problem}: another user could plant the artifacts a job downloads; use a directory of your own (chmod go-w)`,
+      { file: dir },
+    );
+  }
+  return dir;
 }
 
 function pickRunner(config: Config, name: string | undefined): RunnerConfig {

@@ -3,9 +3,19 @@ import { DroverError } from "../../kernel/errors.ts";
 
 export const USAGE = `usage:
   drover --version
-  drover exec [--config F] [--runner NAME] JOB.json [JOB.json ...]   run jobs described by JSON files
+  drover exec [--config F] [--runner NAME] [--artifacts-dir D] JOB.json [JOB.json ...]
+                                                                     run jobs described by JSON files
   drover exec [--config F] [--runner NAME] -- 'cmd' ['cmd' ...]      run one job whose script is these lines
   drover run [--config F]                                            daemon: take jobs from GitLab coordinators
+  drover register --url URL --token glrt-... [--name N] [--config F] add a runner created in GitLab to config.toml
+      [--executor shell|custom|plugin] [--limit N] [--builds-dir D] [--cache-dir D]
+      [--custom-run-exec P] [--custom-config-exec P] [--custom-prepare-exec P] [--custom-cleanup-exec P]
+      [--plugin-name N [--plugin-version R] | --plugin-path P] [--leave-runner]
+  drover verify [--config F] [--name N | --token T [--url U]] [--delete]
+                                                                     check runner tokens with GitLab; --delete removes
+                                                                     the runners GitLab deleted from config.toml
+  drover unregister [--config F] --name N | --token T [--url U] | --all-runners
+                                                                     unregister from GitLab and remove from config.toml
   drover config check [--config F]                                   validate the configuration
   drover plugin install PATH [--name N]                              install a plugin (executable or dir with drover-plugin.toml)
   drover plugin list | inspect NAME[@V] | remove NAME[@V] | verify   manage installed plugins

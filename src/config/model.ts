@@ -50,7 +50,25 @@ interface RunnerBase {
   /** `limit`: jobs at once for this runner; 0 = no limit. */
   limit: number;
   url?: string;
+  /** `token`: the runner's authentication token (`glrt-...`), which `drover run` asks for jobs with. */
   token?: string;
+  /**
+   * `token_obtained_at`: when the token was obtained (registration, or its last rotation).
+   * Undefined when the file does not say, or says Go's zero time (GitLab Runner's "not known").
+   */
+  tokenObtainedAt?: Date;
+  /**
+   * `token_expires_at`: when GitLab stops accepting the token; `drover run` rotates it before then
+   * (src/daemon/token-rotation.ts). Undefined: it never expires (GitLab Runner writes
+   * `0001-01-01T00:00:00Z`).
+   */
+  tokenExpiresAt?: Date;
+  /**
+   * Not a config.toml key: this host's system ID (`.runner_system_id` beside the file,
+   * src/config/system-id.ts), which `drover run` attaches before it asks for jobs, so that GitLab
+   * tells apart the hosts that share a token (GitLab Runner's `RunnerConfig.SystemID`, `toml:"-"`).
+   */
+  systemId?: string;
   buildsDir?: string;
   cacheDir?: string;
   shell?: string;
@@ -59,6 +77,18 @@ interface RunnerBase {
   requestConcurrency: number;
   /** `output_limit` (KiB in the file, GitLab's default 4096): job log size limit. */
   outputLimitBytes: number;
+  /**
+   * `unhealthy_requests_limit` (GitLab: job requests refused or unanswered in a row before `drover
+   * run` counts the runner unhealthy; default 3, ≤0 = default). src/daemon/health.ts.
+   */
+  unhealthyRequestsLimit: number;
+  /**
+   * `unhealthy_interval` (GitLab: a Go duration such as "60s" or "1h30m"): how long an unhealthy
+   * runner waits before asking again. drover's default is 60 s; GitLab Runner's is 60 min.
+   */
+  unhealthyIntervalMs: number;
+  /** `job_status_final_update_retry_limit` (GitLab: tries of a job's final update; default 10, ≤0 = default). */
+  finalUpdateRetryLimit: number;
   /**
    * `allow_local_repositories` (drover's): whether a job may fetch from `file://` URLs and paths.
    * Undefined: the command decides (`drover exec` yes, `drover run` no; docs/security.md).
@@ -141,6 +171,15 @@ export const Defaults = {
   shutdownTimeoutSeconds: 30,
   requestConcurrency: 1,
   outputLimitKiB: 4096,
+  /** GitLab Runner's `DefaultUnhealthyRequestsLimit`. */
+  unhealthyRequestsLimit: 3,
+  /**
+   * 60 s, not GitLab Runner's 60 min (`DefaultUnhealthyInterval`), which its own docs say leaves
+   * runners idle up to an hour after GitLab comes back (issue 15).
+   */
+  unhealthyIntervalSeconds: 60,
+  /** GitLab Runner's `DefaultFinalUpdateRetryLimit`. */
+  finalUpdateRetryLimit: 10,
 } as const;
 
 /** The runner used when the config has none: `drover exec -- 'echo hello'` works with no file (README.md, "Usage"). */
@@ -154,6 +193,9 @@ export function defaultRunner(): ShellRunner {
     scripts: {},
     requestConcurrency: Defaults.requestConcurrency,
     outputLimitBytes: Defaults.outputLimitKiB * 1024,
+    unhealthyRequestsLimit: Defaults.unhealthyRequestsLimit,
+    unhealthyIntervalMs: Defaults.unhealthyIntervalSeconds * 1000,
+    finalUpdateRetryLimit: Defaults.finalUpdateRetryLimit,
     line: 0,
   };
 }

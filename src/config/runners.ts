@@ -6,6 +6,7 @@
 import { BUILTIN_PLUGINS } from "../../plugins/catalog.ts";
 import { isFeatureFlag } from "../job/feature-flags.ts";
 import { describe, optional, TableReader, tableToJson } from "./fields.ts";
+import { GO_DURATION_EXPECTED, parseGoDuration } from "./go-duration.ts";
 import {
   Defaults,
   type EnvPair,
@@ -16,16 +17,15 @@ import {
   type RunnerScripts,
 } from "./model.ts";
 import { readPluginRef } from "./plugin-ref.ts";
+import { readTokenTime } from "./token-time.ts";
 
 const executors: readonly Executor[] = ["shell", "custom", "plugin"];
 
 /**
  * GitLab Runner keys and tables that mean nothing to drover (other executors, autoscaling, remote
- * cache, registration bookkeeping): accepted without a warning, so a GitLab file checks clean.
+ * cache): accepted without a warning, so a GitLab file checks clean.
  */
 const gitlabIgnored = [
-  "token_obtained_at",
-  "token_expires_at",
   "cache",
   "docker",
   "kubernetes",
@@ -55,12 +55,20 @@ export function readRunner(r: TableReader, index: number): RunnerConfig | undefi
     limit: r.integer("limit", { min: 0, expected: "a non-negative integer" }) ?? 0,
     ...optional("url", readUrl(r, "url")),
     ...optional("token", r.string("token")),
+    ...optional("tokenObtainedAt", readTokenTimeKey(r, "token_obtained_at")),
+    ...optional("tokenExpiresAt", readTokenTimeKey(r, "token_expires_at")),
     ...optional("buildsDir", r.string("builds_dir")),
     ...optional("cacheDir", r.string("cache_dir")),
     ...optional("shell", readShell(r)),
     environment: readEnvironment(r),
     requestConcurrency: r.positiveOrDefault("request_concurrency", Defaults.requestConcurrency),
     outputLimitBytes: r.positiveOrDefault("output_limit", Defaults.outputLimitKiB) * 1024,
+    unhealthyRequestsLimit: r.positiveOrDefault("unhealthy_requests_limit", Defaults.unhealthyRequestsLimit),
+    unhealthyIntervalMs: readInterval(r, "unhealthy_interval") ?? Defaults.unhealthyIntervalSeconds * 1000,
+    finalUpdateRetryLimit: r.positiveOrDefault(
+      "job_status_final_update_retry_limit",
+      Defaults.finalUpdateRetryLimit,
+    ),
     ...optional("allowLocalRepositories", r.boolean("allow_local_repositories")),
     ...optional("id", r.integer("id", { min: 0, expected: "a non-negative integer" })),
     featureFlags: readFeatureFlags(r),
@@ -69,6 +77,7 @@ export function readRunner(r: TableReader, index: number): RunnerConfig | undefi
     line: problems.lineOf(r.path) ?? 0,
   };
   r.ignore(...gitlabIgnored);
+  checkDistributedCache(r);
 
   const executor = readExecutor(r);
   const customTable = r.subTable("custom");
@@ -137,6 +146,29 @@ function readExecutor(r: TableReader): Executor | undefined {
   return executor;
 }
 
+/**
+ * `token_obtained_at` / `token_expires_at`, as `drover register` and GitLab Runner write them
+ * (src/config/token-time.ts). Go's zero time reads as "not set".
+ */
+function readTokenTimeKey(r: TableReader, key: "token_obtained_at" | "token_expires_at"): Date | undefined {
+  const value = r.get(key);
+  if (value === undefined) return undefined;
+  const reading = readTokenTime(value);
+  return reading.ok ? reading.time : r.wrongType(key, reading.expected, value);
+}
+
+/**
+ * A GitLab duration key (`unhealthy_interval`) in ms: a Go duration string ("60s", "1h30m"),
+ * src/config/go-duration.ts. Negative durations are refused: they would mean "never wait".
+ */
+function readInterval(r: TableReader, key: "unhealthy_interval"): number | undefined {
+  const value = r.get(key);
+  if (value === undefined) return undefined;
+  const ms = typeof value === "string" ? parseGoDuration(value) : undefined;
+  if (ms === undefined || ms < 0) return r.wrongType(key, GO_DURATION_EXPECTED, value);
+  return ms;
+}
+
 function readUrl(r: TableReader, key: "url" | "clone_url"): string | undefined {
   const url = r.string(key);
   if (url === undefined) return undefined;
@@ -164,6 +196,25 @@ function readShell(r: TableReader): string | undefined {
     );
   }
   return shell;
+}
+
+/**
+ * `[runners.cache]`: GitLab's distributed cache (`Type = "s3"`, `"gcs"`, `"azure"`) is refused
+ * rather than silently ignored: drover keeps caches on the host, in `cache_dir`, as gitlab-runner
+ * does without a `Type`. A table without a `Type` (gitlab-runner writes an empty one) is fine.
+ */
+function checkDistributedCache(r: TableReader): void {
+  const table = r.subTable("cache");
+  const type = table?.Type;
+  if (table === undefined || type === undefined || type === "") return;
+  if (typeof type !== "string") {
+    r.problems.error(r.at("cache", "Type"), `expected a string, got ${describe(type)}`);
+  } else {
+    r.problems.error(
+      r.at("cache", "Type"),
+      `a distributed cache (${JSON.stringify(type)}) is not supported: drover keeps caches on this host, in cache_dir (remove Type, or the [runners.cache] table)`,
+    );
+  }
 }
 
 /**

@@ -6,23 +6,27 @@
  *           X-GitLab-Trace-Update-Interval asks for) PATCH the new part of the trace; when nothing
  *           was sent for 30 s, PUT state=running again so GitLab knows the job is alive and can say
  *           whether it was canceled. Job-Status canceling → `onCancel`; canceled/failed/403 → `onAbort`.
- *   finish  send the rest of the trace, then PUT the final state with the trace's checksum and size,
- *           again and again (exponential backoff with jitter while the coordinator is down or
- *           answering 5xx) until the coordinator takes it or says the job is over: a job's final
- *           state is never dropped while the process lives. Only `signal` (forced exit) stops it.
+ *           A failed patch is tried again at the next interval, or later if GitLab asked for it
+ *           (Retry-After, RateLimit-ResetTime).
+ *   finish  keep the final state in the journal (on disk), then send the rest of the trace and PUT
+ *           the final state with the trace's checksum and size, in the bounded tries GitLab Runner
+ *           makes (final-report.ts). Acknowledged, or the job over: the journal forgets it. Not
+ *           acknowledged when the tries run out or `signal` (forced exit) stops it: it stays in the
+ *           journal, and a later drover reports it (src/daemon/redeliver.ts).
  */
 import type { RunnerConfig } from "../config/model.ts";
 import type { Logger } from "../log/logger.ts";
 import type { MemorySink } from "../log/sinks.ts";
-import { Backoff, sleep } from "./backoff.ts";
-import type { CoordinatorHttp, Endpoint } from "./http.ts";
-import { type JobUpdate, JobUpdater } from "./job-updater.ts";
-import type { RemoteJobState } from "./remote-state.ts";
+import { reportFinalState } from "./final-report.ts";
+import type { CoordinatorHttp, Endpoint, FailedExchange } from "./http.ts";
+import { JobUpdater } from "./job-updater.ts";
+import { DEFAULT_UPDATE_INTERVAL_MS, type RemoteJobState } from "./remote-state.ts";
 import type { ReceivedJob } from "./request-job.ts";
 import { TraceUploader } from "./trace-uploader.ts";
+import type { FinalStateJournal, FinalUpdate, UnreportedFinalState } from "./unreported-final-state.ts";
 
-/** GitLab Runner's `DefaultUpdateInterval` and `MinTraceForceSendInterval`. */
-export const DEFAULT_UPDATE_INTERVAL_MS = 3_000;
+export { DEFAULT_UPDATE_INTERVAL_MS };
+/** GitLab Runner's `MinTraceForceSendInterval`. */
 export const FORCE_SEND_INTERVAL_MS = 30_000;
 
 export interface JobTraceOptions {
@@ -40,12 +44,21 @@ export interface JobTraceOptions {
   onAbort: () => void;
   /** Every failed exchange (metrics). */
   onError?: (endpoint: Endpoint, problem: string) => void;
+  /** Keeps the final state until acknowledged; without one, a final state not taken is lost. */
+  journal?: FinalStateJournal;
 }
 
-export type FinalState = Omit<JobUpdate, "output">;
+/** What `finish` reports: the end state, failure reason and exit code (the output is the trace's). */
+export type FinalState = Omit<FinalUpdate, "output">;
 
-/** How the final update ended: taken, or the coordinator said the job was already over. */
-export type FinalOutcome = "accepted" | "job_over" | "given_up";
+/**
+ * How the final report ended:
+ *   accepted   the coordinator took it
+ *   job_over   the coordinator said the job was already over
+ *   kept       not acknowledged (tries ran out, or a forced exit): kept in the journal at `keptIn`
+ *   lost       not acknowledged and not kept (no journal, or it could not write)
+ */
+export type FinalOutcome = { kind: "accepted" | "job_over" | "lost" } | { kind: "kept"; keptIn: string };
 
 export class JobTrace {
   readonly #options: JobTraceOptions;
@@ -56,6 +69,8 @@ export class JobTrace {
   #lastContact = Date.now();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #inFlight: Promise<void> = Promise.resolve();
+  /** No patch before this time (ms since the epoch): what GitLab's Retry-After asked for. */
+  #pauseUntil = 0;
   #finishing = false;
   #canceled = false;
   #over = false;
@@ -84,80 +99,52 @@ export class JobTrace {
     this.#inFlight = this.#touch().then(() => this.#schedule());
   }
 
-  /** Stops the incremental loop, sends the rest of the trace and the final state until taken. */
+  /**
+   * Stops the incremental loop; keeps the final state in the journal, then reports it (the rest of
+   * the trace, then the state) in bounded tries. `signal` (forced exit) stops the report at once.
+   */
   async finish(final: FinalState, signal?: AbortSignal): Promise<FinalOutcome> {
     this.#finishing = true;
     clearTimeout(this.#timer);
     await this.#inFlight;
-    // GitLab Runner goes back to the default interval for the final update; GitLab may raise it.
-    this.#intervalMs = DEFAULT_UPDATE_INTERVAL_MS;
-    const backoff = new Backoff({ initialMs: 500, maxMs: 30_000 });
-    for (;;) {
-      if (!(await this.#sendAll(signal))) return "given_up";
-      const output = { checksum: this.#uploader.checksum(), bytesize: this.#uploader.size };
-      const result = await this.#updater.update({ ...final, output }, signal);
-      this.#note(result.remote);
-      let pause: number;
-      switch (result.kind) {
-        case "accepted":
-          return "accepted";
-        case "aborted":
-          this.#logger.warn(
-            { jobStatus: result.remote.status },
-            "the coordinator says the job is already over",
-          );
-          return "job_over";
-        case "pending":
-          pause = this.#intervalMs;
-          break;
-        case "trace_invalid":
-          this.#logger.warn("the coordinator's copy of the trace does not match: sending it again");
-          this.#uploader.rewind();
-          pause = this.#intervalMs;
-          break;
-        case "failed":
-          pause = backoff.next();
-          this.#error("update_job", result.problem, "final job update failed; will retry", pause);
-          break;
-      }
-      if (!(await sleep(pause, signal))) return "given_up";
+    const { journal, http, job, runner } = this.#options;
+    const state: UnreportedFinalState = {
+      url: http.url,
+      jobId: job.id,
+      jobToken: job.token,
+      update: { ...final, output: { checksum: this.#uploader.checksum(), bytesize: this.#uploader.size } },
+      // A copy: the tail as it is now (the report below may send part of it; a later drover
+      // resumes from what GitLab says it holds).
+      trace: {
+        start: this.#uploader.sentOffset,
+        bytes: this.#options.trace.bytes(this.#uploader.sentOffset).slice(),
+      },
+    };
+    const keptIn = await journal?.keep(state);
+    const outcome = await reportFinalState({
+      uploader: this.#uploader,
+      updater: this.#updater,
+      update: state.update,
+      retryLimit: runner.finalUpdateRetryLimit,
+      logger: this.#logger,
+      onRemote: (remote) => this.#note(remote),
+      ...(this.#options.onError ? { onError: this.#options.onError } : {}),
+      ...(signal === undefined ? {} : { signal }),
+    });
+    if (outcome === "accepted" || outcome === "job_over") {
+      await journal?.forget(state);
+      return { kind: outcome };
     }
-  }
-
-  /** The whole trace acknowledged (or the job over/gone, after which nothing more is taken). */
-  async #sendAll(signal?: AbortSignal): Promise<boolean> {
-    const backoff = new Backoff({ initialMs: 500, maxMs: 30_000 });
-    while (this.#uploader.hasUnsent) {
-      const result = await this.#uploader.patch(signal);
-      this.#note(result.remote);
-      switch (result.kind) {
-        case "sent":
-          backoff.reset();
-          continue;
-        case "aborted":
-        case "not_found":
-          return true;
-        case "range_mismatch":
-          this.#logger.warn(
-            { offset: this.#uploader.sentOffset },
-            "trace range mismatch: resuming from the coordinator's offset",
-          );
-          continue;
-        case "failed": {
-          const pause = backoff.next();
-          this.#error("patch_trace", result.problem, "sending the trace failed; will retry", pause);
-          if (!(await sleep(pause, signal))) return false;
-        }
-      }
-    }
-    return true;
+    journal?.release(state);
+    return keptIn === undefined ? { kind: "lost" } : { kind: "kept", keptIn };
   }
 
   #schedule(): void {
     if (this.#finishing || this.#over) return;
+    const delay = Math.max(this.#intervalMs, this.#pauseUntil - Date.now());
     this.#timer = setTimeout(() => {
       this.#inFlight = this.#tick().then(() => this.#schedule());
-    }, this.#intervalMs);
+    }, delay);
   }
 
   /** One incremental update: a patch if there is something new, a keep-alive PUT if quiet too long. */
@@ -175,9 +162,13 @@ export class JobTrace {
           "trace range mismatch: resuming from the coordinator's offset",
         );
         return;
-      case "failed":
-        this.#error("patch_trace", result.problem, "sending the trace failed; will retry", this.#intervalMs);
+      case "failed": {
+        // GitLab asked for a longer pause than the update interval: the next tick waits for it.
+        const retryInMs = Math.max(this.#intervalMs, result.retryAfter?.ms ?? 0);
+        this.#pauseUntil = Date.now() + retryInMs;
+        this.#error("patch_trace", result, "sending the trace failed; will retry", retryInMs);
         return;
+      }
       default:
         return;
     }
@@ -188,8 +179,7 @@ export class JobTrace {
     const output = { checksum: this.#uploader.checksum(), bytesize: this.#uploader.size };
     const result = await this.#updater.update({ state: "running", output });
     this.#note(result.remote);
-    if (result.kind === "failed")
-      this.#error("update_job", result.problem, "job update failed", this.#intervalMs);
+    if (result.kind === "failed") this.#error("update_job", result, "job update failed", this.#intervalMs);
     else this.#lastContact = Date.now();
   }
 
@@ -214,8 +204,12 @@ export class JobTrace {
     }
   }
 
-  #error(endpoint: Endpoint, problem: string, message: string, retryInMs: number): void {
-    this.#logger.warn({ endpoint, problem, retryInMs }, message);
+  #error(endpoint: Endpoint, failure: FailedExchange, message: string, retryInMs: number): void {
+    const { problem, requestId, retryAfter } = failure;
+    this.#logger.warn(
+      { endpoint, problem, requestId, retryInMs, ...(retryAfter ? { askedBy: retryAfter.header } : {}) },
+      message,
+    );
     this.#options.onError?.(endpoint, problem);
   }
 }

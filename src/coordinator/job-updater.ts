@@ -5,7 +5,7 @@
  * the trace it received.
  */
 import type { RunnerConfig } from "../config/model.ts";
-import type { CoordinatorHttp } from "./http.ts";
+import { type CoordinatorHttp, type FailedExchange, failedExchange, JOB_TOKEN_HEADER } from "./http.ts";
 import { type JobState, type UpdateJobBody, versionInfo } from "./payload.ts";
 import { type RemoteJobState, remoteJobState } from "./remote-state.ts";
 import { snippet } from "./request-job.ts";
@@ -28,8 +28,8 @@ export type UpdateResult =
   | { kind: "trace_invalid"; remote: RemoteJobState }
   /** 404, 403, Job-Status canceled/failed: the job is over or gone; no later update will be taken. */
   | { kind: "aborted"; remote: RemoteJobState }
-  /** Down, 5xx, unexpected: try again. */
-  | { kind: "failed"; problem: string; remote: RemoteJobState | undefined };
+  /** Down, 5xx, unexpected: try again (after what the coordinator asked for, if it did). */
+  | ({ kind: "failed"; remote: RemoteJobState | undefined } & FailedExchange);
 
 export class JobUpdater {
   readonly #http: CoordinatorHttp;
@@ -58,10 +58,12 @@ export class JobUpdater {
       method: "PUT",
       path: `jobs/${this.#jobId}`,
       json: body,
+      // As GitLab Runner: the token in the body (what GitLab reads) and in the JOB-TOKEN header.
+      headers: { [JOB_TOKEN_HEADER]: this.#token },
       timeoutMs: UPDATE_TIMEOUT_MS,
       ...(signal === undefined ? {} : { signal }),
     });
-    if (!answer.ok) return { kind: "failed", problem: answer.problem, remote: undefined };
+    if (!answer.ok) return { kind: "failed", remote: undefined, ...failedExchange(answer) };
     const remote = remoteJobState(answer);
     // A final state taken (200) is taken, whatever Job-Status now says (GitLab answers with the state
     // the runner just reported: `failed` after a failed job).
@@ -77,8 +79,11 @@ export class JobUpdater {
       default:
         return {
           kind: "failed",
-          problem: `the coordinator answered ${answer.status} to a job update${snippet(answer.body)}`,
           remote,
+          ...failedExchange(
+            answer,
+            `the coordinator answered ${answer.status} to a job update${snippet(answer.body)}`,
+          ),
         };
     }
   }

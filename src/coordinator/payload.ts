@@ -63,6 +63,8 @@ export interface VersionInfo {
 export interface JobRequestBody {
   info: VersionInfo;
   token: string;
+  /** This host's system ID (`.runner_system_id`): GitLab tells apart the hosts sharing a token by it. */
+  system_id?: string;
   /** The `X-GitLab-Last-Update` header of the previous answer: lets GitLab long-poll. */
   last_update?: string;
 }
@@ -103,23 +105,23 @@ export function versionInfo(runner: RunnerConfig): VersionInfo {
       // the shell executor runs on the host and cannot honour them.
       image: isolated,
       services: isolated,
-      // Artifacts need the artifacts API, which drover does not speak yet: GitLab then refuses a
-      // job with artifacts instead of drover silently skipping them.
-      artifacts: false,
+      // Artifacts go through GitLab's artifacts API from where the job runs (drover's helper
+      // commands: src/helper/), every format (zip, gzip, raw) and `exclude` included.
+      artifacts: true,
       cache: true,
-      fallback_cache_keys: false,
+      fallback_cache_keys: true,
       // GitLab's shell and custom executors both say "shared" (CI_SHARED_ENVIRONMENT); a plugin
       // runs each job in an environment of its own unless it says otherwise.
       shared: runner.executor !== "plugin",
-      upload_multiple_artifacts: false,
-      upload_raw_artifacts: false,
+      upload_multiple_artifacts: true,
+      upload_raw_artifacts: true,
       session: false,
       terminal: false,
       refspecs: true,
       masking: true,
       proxy: false,
       raw_variables: true,
-      artifacts_exclude: false,
+      artifacts_exclude: true,
       multi_build_steps: true,
       trace_reset: true,
       trace_checksum: true,

@@ -10,6 +10,9 @@
  */
 import type { Answer } from "./http.ts";
 
+/** GitLab Runner's `DefaultUpdateInterval`: between trace patches, and the final update's waits. */
+export const DEFAULT_UPDATE_INTERVAL_MS = 3_000;
+
 /** GitLab Runner's `MaxUpdateInterval`: a bogus header never makes drover go quiet for longer. */
 export const MAX_UPDATE_INTERVAL_MS = 15 * 60_000;
 

@@ -1,10 +1,11 @@
 /**
  * `POST /api/v4/jobs/request`: ask the coordinator for a job for one runner (GitLab Runner's
- * `RequestJob`). 201 carries a job, 204 means none now, 403 means the runner's token is not
- * valid (the runner was deleted or the token is wrong: asking again cannot help).
+ * `RequestJob`). 201 carries a job, 204 means none now, 403 means GitLab does not accept the
+ * runner's token (deleted, wrong, or not yet valid again): the runner becomes unhealthy and asks
+ * again after `unhealthy_interval` (src/daemon/health.ts).
  */
 import type { RunnerConfig } from "../config/model.ts";
-import type { CoordinatorHttp } from "./http.ts";
+import { type CoordinatorHttp, type FailedExchange, failedExchange, RUNNER_TOKEN_HEADER } from "./http.ts";
 import { type JobRequestBody, versionInfo } from "./payload.ts";
 
 /** A job as the coordinator sent it: the raw payload, and the two fields every later call needs. */
@@ -18,9 +19,11 @@ export interface ReceivedJob {
 export type RequestOutcome =
   | { kind: "job"; job: ReceivedJob }
   | { kind: "none" }
-  | { kind: "forbidden" }
-  /** Down, slow, 5xx, or an answer drover cannot use: back off and ask again. */
-  | { kind: "failed"; problem: string };
+  | { kind: "forbidden"; requestId: string }
+  /** No answer (down, DNS, timeout): back off; counts against the runner's health (daemon/health.ts). */
+  | ({ kind: "unreachable" } & FailedExchange)
+  /** 5xx, or an answer drover cannot use: back off (or wait as GitLab asked) and ask again. */
+  | ({ kind: "failed" } & FailedExchange);
 
 /** Long-polling GitLab holds a request up to ~50 s before answering 204; leave room above that. */
 export const REQUEST_TIMEOUT_MS = 90_000;
@@ -38,29 +41,36 @@ export class JobRequester {
     const body: JobRequestBody = {
       info: versionInfo(runner),
       token,
+      ...(runner.systemId === undefined ? {} : { system_id: runner.systemId }),
       ...(this.#lastUpdate === undefined ? {} : { last_update: this.#lastUpdate }),
     };
     const answer = await this.#http.exchange("request_job", {
       method: "POST",
       path: "jobs/request",
       json: body,
+      // As GitLab Runner: the token in the body (what GitLab reads) and in the RUNNER-TOKEN header.
+      headers: { [RUNNER_TOKEN_HEADER]: token },
       timeoutMs: REQUEST_TIMEOUT_MS,
       ...(signal === undefined ? {} : { signal }),
     });
-    if (!answer.ok) return { kind: "failed", problem: answer.problem };
+    if (!answer.ok) return { kind: "unreachable", ...failedExchange(answer) };
     const lastUpdate = answer.headers.get("X-GitLab-Last-Update");
     if (lastUpdate) this.#lastUpdate = lastUpdate;
     switch (answer.status) {
-      case 201:
-        return receivedJob(answer.body);
+      case 201: {
+        const received = receivedJob(answer.body);
+        return "problem" in received
+          ? { kind: "failed", ...failedExchange(answer, received.problem) }
+          : received;
+      }
       case 204:
         return { kind: "none" };
       case 403:
-        return { kind: "forbidden" };
+        return { kind: "forbidden", requestId: answer.requestId };
       default:
         return {
           kind: "failed",
-          problem: `the coordinator answered ${answer.status}${snippet(answer.body)}`,
+          ...failedExchange(answer, `the coordinator answered ${answer.status}${snippet(answer.body)}`),
         };
     }
   }
@@ -72,18 +82,15 @@ export class JobRequester {
  * reported to GitLab as failed. A body without them cannot be reported at all: it counts as a
  * garbled answer.
  */
-function receivedJob(body: string): RequestOutcome {
+function receivedJob(body: string): { kind: "job"; job: ReceivedJob } | { problem: string } {
   let payload: unknown;
   try {
     payload = JSON.parse(body);
   } catch {
-    return {
-      kind: "failed",
-      problem: `the coordinator answered 201 with a body that is not JSON${snippet(body)}`,
-    };
+    return { problem: `the coordinator answered 201 with a body that is not JSON${snippet(body)}` };
   }
   if (typeof payload !== "object" || payload === null || Array.isArray(payload))
-    return { kind: "failed", problem: "the coordinator answered 201 with a body that is not a JSON object" };
+    return { problem: "the coordinator answered 201 with a body that is not a JSON object" };
   const { id, token } = payload as { id?: unknown; token?: unknown };
   if (
     typeof id !== "number" ||
@@ -93,7 +100,6 @@ function receivedJob(body: string): RequestOutcome {
     token === ""
   )
     return {
-      kind: "failed",
       problem:
         "the coordinator answered 201 with a job that has no numeric id or no token: it cannot be run or reported",
     };

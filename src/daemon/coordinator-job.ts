@@ -6,7 +6,7 @@
  *   Job-Status: canceling        → graceful cancel: after_script and cleanup still run (job_canceled)
  *   Job-Status: canceled/failed  → abort: everything stops now
  *   SIGTERM/SIGINT (daemon)      → graceful cancel as runner_interrupted
- *   forced exit                  → abort, and the final update is given up
+ *   forced exit                  → abort; the final state stays on disk for the next drover
  *
  * A payload the job parser rejects fails that job alone, as runner_system_failure, with the reason
  * in its trace.
@@ -18,6 +18,7 @@ import type { CoordinatorHttp } from "../coordinator/http.ts";
 import type { FinalState } from "../coordinator/job-trace.ts";
 import { JobTrace } from "../coordinator/job-trace.ts";
 import type { ReceivedJob } from "../coordinator/request-job.ts";
+import type { FinalStateJournal } from "../coordinator/unreported-final-state.ts";
 import type { JobService } from "../job/job-service.ts";
 import type { StopReason } from "../job/outcome.ts";
 import { jobFromPayload } from "../job/parse.ts";
@@ -40,6 +41,8 @@ export interface CoordinatorJobContext {
   interrupt: AbortSignal;
   /** Forced exit: abort the job and stop reporting. */
   force: AbortSignal;
+  /** Keeps the final state until GitLab acknowledges it (src/daemon/pending-updates.ts). */
+  journal: FinalStateJournal | undefined;
 }
 
 export async function runCoordinatorJob(ctx: CoordinatorJobContext): Promise<JobResult> {
@@ -78,6 +81,7 @@ export async function runCoordinatorJob(ctx: CoordinatorJobContext): Promise<Job
       abort.abort("canceled" satisfies StopReason);
     },
     onError: (endpoint) => ctx.metrics?.coordinatorError(runner.name, endpoint),
+    ...(ctx.journal === undefined ? {} : { journal: ctx.journal }),
   });
   trace.start();
 
@@ -112,11 +116,26 @@ export async function runCoordinatorJob(ctx: CoordinatorJobContext): Promise<Job
     ...(result.status === "success" ? {} : { reason: result.reason }),
     durationMs: result.durationMs,
     traceBytes: sink.size,
-    report: outcome,
+    report: outcome.kind,
   };
-  if (outcome === "given_up")
-    logger.error(fields, "job finished; its final state was not reported (forced exit)");
-  else logger.info(fields, "job finished");
+  switch (outcome.kind) {
+    case "accepted":
+    case "job_over":
+      logger.info(fields, "job finished");
+      break;
+    case "kept":
+      logger.error(
+        { ...fields, keptIn: outcome.keptIn },
+        "job finished; its final state was not acknowledged: it is kept on disk and reported when drover starts again or reloads",
+      );
+      break;
+    case "lost":
+      logger.error(
+        fields,
+        "job finished; its final state was not acknowledged and could not be kept: it is lost",
+      );
+      break;
+  }
   return result;
 }
 

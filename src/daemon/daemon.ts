@@ -12,12 +12,18 @@
  *
  * A reload builds a new JobService (plugins are resolved from the new config); the old one serves
  * the jobs it started and has its plugins stopped once they are done.
+ *
+ * Nothing GitLab does ends the daemon: a runner it refuses or cannot reach is unhealthy (health.ts),
+ * shown in /healthz and the metrics, and asked again later; final states it does not acknowledge
+ * are kept on disk (pending-updates.ts) and reported at the next start or reload (redeliver.ts).
+ * The exit status is decided at start (78: nothing to poll) or by a signal (docs/daemon.md).
  */
 
 import { DroverError } from "../../kernel/errors.ts";
 import type { LoadResult } from "../config/load.ts";
 import type { Config } from "../config/model.ts";
 import { formatProblem } from "../config/problems.ts";
+import { loadSystemId, withSystemId } from "../config/system-id.ts";
 import type { CoordinatorHttp } from "../coordinator/http.ts";
 import type { ReceivedJob } from "../coordinator/request-job.ts";
 import { JobService } from "../job/job-service.ts";
@@ -26,9 +32,14 @@ import { DaemonMetrics } from "../metrics/daemon-metrics.ts";
 import { type MetricsServer, startMetricsServer } from "../metrics/server.ts";
 import { runCoordinatorJob } from "./coordinator-job.ts";
 import { ConcurrencyGate } from "./gate.ts";
+import { healthReport, isServing } from "./health.ts";
 import { IdleCollector } from "./idle-gc.ts";
+import { PendingUpdates } from "./pending-updates.ts";
 import { isPolled, type PolledRunner, pollerKey, RunnerPoller } from "./poller.ts";
+import { FinalStateRedelivery } from "./redeliver.ts";
 import { type DaemonSignal, trapDaemonSignals } from "./signals.ts";
+import { stateDir } from "./state-dir.ts";
+import { type TokenChange, TokenRotation, withRotatedToken } from "./token-rotation.ts";
 
 export interface DaemonOptions {
   /** The configuration to start with (already loaded and logged). */
@@ -69,12 +80,26 @@ export class Daemon {
   #reloading: Promise<void> = Promise.resolve();
   #shutdownTimer: ReturnType<typeof setTimeout> | undefined;
   #wake: () => void = () => {};
+  /** This host's system ID (`.runner_system_id` beside config.toml), sent with every job request. */
+  readonly #systemId: string | undefined;
+  /** Resets runner tokens before they expire and writes the new ones back (token-rotation.ts). */
+  readonly #tokens: TokenRotation;
+  /** Final job states GitLab has not acknowledged, on disk (pending-updates.ts). */
+  readonly #pending: PendingUpdates;
+  /** Reports those a previous drover kept, at start and on reload (redeliver.ts). */
+  readonly #redelivery: FinalStateRedelivery;
 
   /** Throws DroverError("config_invalid") when no runner can take jobs from a coordinator. */
   constructor(options: DaemonOptions) {
     this.#options = options;
     this.#logger = options.logger;
-    this.#config = options.initial.config;
+    this.#systemId = this.#loadSystemId(options.initial.config.source);
+    this.#config = withSystemId(options.initial.config, this.#systemId);
+    this.#tokens = new TokenRotation({
+      configFile: this.#config.source,
+      logger: this.#logger,
+      onRotated: (change) => this.#onTokenRotated(change),
+    });
     requirePolledRunners(this.#config);
     this.#generation = {
       service: new JobService(this.#config, this.#logger, { localRepositories: false }),
@@ -86,6 +111,16 @@ export class Daemon {
       running: () => [...this.#gate.running()].map(([runner, n]) => [{ runner }, n]),
       pluginRestarts: () => this.#pluginRestarts(),
       concurrent: () => this.#config.concurrent,
+      runnerHealth: () =>
+        [...this.#pollers.values()].map((p) => [{ runner: p.runner.name }, p.healthy ? 1 : 0]),
+      pendingFinalUpdates: () => this.#pending.count,
+    });
+    this.#pending = new PendingUpdates(stateDir(), this.#logger);
+    this.#redelivery = new FinalStateRedelivery({
+      store: this.#pending,
+      runners: () => [...this.#pollers.values()].map((p) => p.runner),
+      logger: this.#logger,
+      metrics: this.#metrics,
     });
   }
 
@@ -94,23 +129,35 @@ export class Daemon {
     const untrap = (this.#options.trapSignals ?? trapDaemonSignals)((kind, signal) =>
       this.#onSignal(kind, signal),
     );
+    // A pending promise does not keep the runtime alive: without this, a daemon with nothing
+    // scheduled (every runner stopped, as a 403 once did) ended with status 0 while it could not
+    // work (issue 15). drover ends only through a signal.
+    const keepAlive = setInterval(() => {}, 1 << 30);
     try {
       if (this.#config.listenAddress !== undefined) await this.#startMetrics(this.#config.listenAddress);
       this.#syncPollers();
+      this.#redelivery.run();
+      this.#tokens.plan(this.#config);
       this.#logger.info(
         {
           config: this.#config.source,
           runners: [...this.#pollers.values()].map((p) => p.runner.name),
           concurrent: this.#config.concurrent,
           checkInterval: this.#config.checkIntervalSeconds,
+          systemId: this.#systemId,
         },
         "drover run: taking jobs",
       );
       await this.#untilStopped();
     } finally {
       untrap();
+      clearInterval(keepAlive);
       clearTimeout(this.#shutdownTimer);
       this.#idleGc.dispose();
+      // Kept final states still being reported stay on disk for the next start.
+      await this.#redelivery.stop();
+      // A token reset under way is finished and written back: GitLab has already revoked the old one.
+      await this.#tokens.stop();
       await this.#metricsServer?.close();
       await this.#shutdownServices();
     }
@@ -200,6 +247,7 @@ export class Daemon {
       metrics: this.#metrics,
       interrupt: this.#interrupt.signal,
       force: this.#force.signal,
+      journal: this.#pending,
     })
       .catch((err: unknown) => this.#logger.error({ err, jobId: received.id }, "job handling failed"))
       .finally(() => {
@@ -272,7 +320,8 @@ export class Daemon {
     for (const warning of loaded.warnings)
       this.#logger.warn({ problem: formatProblem(warning) }, "configuration warning");
     const previous = this.#config;
-    this.#config = loaded.config;
+    // Tokens rotated since the file was last written keep their new value (token-rotation.ts).
+    this.#config = this.#tokens.current(withSystemId(loaded.config, this.#systemId));
     const old = this.#generation;
     old.retired = true;
     this.#retired.add(old);
@@ -281,7 +330,10 @@ export class Daemon {
     if (!this.#options.logLevelFixed && loaded.config.logLevel !== undefined)
       this.#logger.level = loaded.config.logLevel;
     this.#gate.setConcurrent(loaded.config.concurrent);
+    // Existing pollers check their runner's health again at once (poller.ts `update`).
     this.#syncPollers();
+    this.#redelivery.run();
+    this.#tokens.plan(this.#config);
     if (loaded.config.listenAddress !== previous.listenAddress) {
       await this.#metricsServer?.close();
       this.#metricsServer = undefined;
@@ -295,6 +347,26 @@ export class Daemon {
       },
       "configuration reloaded",
     );
+  }
+
+  /**
+   * GitLab gave a runner a new token (the old one no longer works): the configuration in effect
+   * takes it at once, so the runner's next job request uses it (a new poller: url and token
+   * identify a poller), and its next reset is planned from the new expiry.
+   */
+  #onTokenRotated(change: TokenChange): void {
+    this.#config = withRotatedToken(this.#config, change);
+    if (this.#mode !== "running") return;
+    this.#syncPollers();
+    this.#tokens.plan(this.#config);
+  }
+
+  /** The system ID beside the config file; none for the built-in configuration (no file). */
+  #loadSystemId(configFile: string | undefined): string | undefined {
+    if (configFile === undefined) return undefined;
+    const { systemId, warning } = loadSystemId(configFile);
+    if (warning !== undefined) this.#logger.warn({ systemId }, warning);
+    return systemId;
   }
 
   /** A retired JobService whose jobs are all done: its plugin processes are stopped. */
@@ -320,7 +392,12 @@ export class Daemon {
       this.#metricsServer = await startMetricsServer({
         listenAddress,
         render: () => this.#metrics.registry.render(),
-        healthy: () => this.#mode === "running",
+        health: () => {
+          const now = Date.now();
+          const views = [...this.#pollers.values()].map((p) => p.healthView(now));
+          const report = healthReport(this.#mode !== "running", views);
+          return { serving: isServing(report), report };
+        },
       });
       this.#logger.info({ address: this.#metricsServer.address }, "metrics server listening");
     } catch (err) {

@@ -1,17 +1,24 @@
 /**
  * One runner's job requests (GitLab Runner's feed loop for one `[[runners]]` entry): take a place in
  * the concurrency gate, ask the coordinator for a job, hand a job over and ask again at once, or
- * wait `check_interval` when there is none. A coordinator that is down or answering 5xx or garbage
- * is backed off from (exponential, with jitter) and logged, never fatal. A 403 means the token is
- * not valid: this runner stops asking, the others go on.
+ * wait `check_interval` when there is none. Nothing the coordinator does ends the loop; only a stop
+ * does (docs/daemon.md, "When the coordinator misbehaves"):
+ *
+ *   5xx, garbled answer   backed off from: exponential with jitter, never longer than
+ *                         check_interval (backoff.ts `jobRequestBackoff`), or exactly what
+ *                         RateLimit-ResetTime / Retry-After ask for
+ *   no answer, 403        the same, and counted against the runner's health: after
+ *                         `unhealthy_requests_limit` in a row the runner is unhealthy and asks again
+ *                         only after `unhealthy_interval` (health.ts); a reload asks again at once
  */
 import type { RunnerConfig } from "../config/model.ts";
-import { Backoff, sleep } from "../coordinator/backoff.ts";
-import { CoordinatorHttp } from "../coordinator/http.ts";
+import { Backoff, jobRequestBackoff, sleep } from "../coordinator/backoff.ts";
+import { CoordinatorHttp, type FailedExchange } from "../coordinator/http.ts";
 import { JobRequester, type ReceivedJob } from "../coordinator/request-job.ts";
 import type { Logger } from "../log/logger.ts";
 import type { DaemonMetrics } from "../metrics/daemon-metrics.ts";
 import type { ConcurrencyGate } from "./gate.ts";
+import { type HealthChange, type HealthView, RunnerHealth } from "./health.ts";
 
 /** A runner drover can poll for: it has a coordinator URL and a token. */
 export type PolledRunner = RunnerConfig & { url: string; token: string };
@@ -47,13 +54,15 @@ export class RunnerPoller {
   readonly #ctx: PollerContext;
   readonly #http: CoordinatorHttp;
   readonly #requester: JobRequester;
+  readonly #health: RunnerHealth;
   readonly #stop = new AbortController();
   /** Cuts requests under way, STOP_GRACE_MS after a stop. */
   readonly #cut = new AbortController();
+  /** Cuts the current pauses short (a reload asks again at once); replaced after each use. */
+  #wake = new AbortController();
   #runner: PolledRunner;
   #logger: Logger;
   #done: Promise<void> = Promise.resolve();
-  #forbidden = false;
 
   constructor(runner: PolledRunner, ctx: PollerContext) {
     this.key = pollerKey(runner);
@@ -62,21 +71,38 @@ export class RunnerPoller {
     this.#logger = ctx.logger.child({ runner: runner.name });
     this.#http = new CoordinatorHttp(runner.url, ctx.metrics?.observer(runner.name));
     this.#requester = new JobRequester(this.#http);
+    this.#health = new RunnerHealth(() => ({
+      requestsLimit: this.#runner.unhealthyRequestsLimit,
+      intervalMs: this.#runner.unhealthyIntervalMs,
+    }));
   }
 
   get runner(): PolledRunner {
     return this.#runner;
   }
 
-  /** True once the coordinator refused the token (403): the runner asks no more. */
-  get forbidden(): boolean {
-    return this.#forbidden;
+  /** False while the runner is unhealthy (its job requests refused or unanswered: health.ts). */
+  get healthy(): boolean {
+    return this.#health.healthy;
   }
 
-  /** The runner's settings from a reloaded config (same url and token). */
+  healthView(now = Date.now()): HealthView {
+    return this.#health.view(this.#runner.name, now);
+  }
+
+  /**
+   * The runner's settings from a reloaded config (same url and token). Like GitLab Runner's reload,
+   * it checks the runner's health again at once: an unhealthy runner asks for a job now.
+   */
   update(runner: PolledRunner): void {
     this.#runner = runner;
     this.#logger = this.#ctx.logger.child({ runner: runner.name });
+    if (this.#health.recheck() === "recheck") {
+      this.#logger.info(
+        "configuration reloaded: asking for a job again at once although the runner is unhealthy",
+      );
+      this.#wakeUp();
+    }
   }
 
   start(): void {
@@ -103,8 +129,15 @@ export class RunnerPoller {
   async #loop(): Promise<void> {
     const signal = this.#stop.signal;
     const { gate } = this.#ctx;
-    const backoff = new Backoff({ initialMs: 1_000, maxMs: 60_000 });
+    const backoff = new Backoff(jobRequestBackoff(() => this.#ctx.checkIntervalMs()));
     while (!signal.aborted) {
+      // An unhealthy runner waits out unhealthy_interval before it asks, without holding a place.
+      const { waitMs, change } = this.#health.check(Date.now());
+      this.#logHealth(change);
+      if (waitMs > 0) {
+        await this.#pause(waitMs);
+        continue;
+      }
       if (!(await gate.acquire(this.#runner.name, () => this.#runner.limit, signal))) return;
       const runner = this.#runner;
       let handedOver = false;
@@ -113,42 +146,101 @@ export class RunnerPoller {
         const outcome = await this.#requester.request(runner, runner.token, this.#cut.signal);
         switch (outcome.kind) {
           case "job":
+            this.#logHealth(this.#health.succeeded());
             backoff.reset();
             this.#logger.info({ jobId: outcome.job.id }, "job received");
             handedOver = true;
             this.#ctx.onJob(outcome.job, runner, this.#http, () => gate.release(runner.name));
             break;
           case "none":
+            this.#logHealth(this.#health.succeeded());
             backoff.reset();
             this.#logger.debug("no job");
             pause = this.#ctx.checkIntervalMs();
             break;
           case "forbidden":
-            this.#forbidden = true;
+            pause = backoff.next();
             this.#logger.error(
-              { url: runner.url },
-              "the coordinator refused this runner's token (403 Forbidden): this runner stops asking for jobs; check its token in config.toml",
+              { url: runner.url, requestId: outcome.requestId, retryInMs: pause },
+              "the coordinator refused this runner's token (403 Forbidden); check its token in config.toml, or that the runner still exists in GitLab",
             );
-            this.#ctx.metrics?.runnerStopped(runner.name);
-            this.#stop.abort();
+            this.#unhealthy("the coordinator refused the runner's token (403 Forbidden)");
             break;
+          case "unreachable":
           case "failed":
             if (this.#cut.signal.aborted) {
               this.#logger.debug("request cut short: stopping");
               break;
             }
-            pause = backoff.next();
-            this.#ctx.metrics?.coordinatorError(runner.name, "request_job");
-            this.#logger.warn(
-              { url: runner.url, problem: outcome.problem, failures: backoff.failures, retryInMs: pause },
-              "asking the coordinator for a job failed; backing off",
-            );
+            pause = this.#failed(outcome, backoff);
+            // No answer counts against the runner's health; an answer, even a 5xx, does not:
+            // GitLab is there (GitLab Runner's RequestJob says "healthy" for it).
+            if (outcome.kind === "unreachable") this.#unhealthy(outcome.problem);
+            else this.#logHealth(this.#health.succeeded());
             break;
         }
       } finally {
         if (!handedOver) gate.release(runner.name);
       }
-      if (pause > 0) await sleep(pause, signal);
+      if (pause > 0) await this.#pause(pause);
     }
+  }
+
+  /** A failed request: the pause before the next one (what GitLab asked for, else the backoff's). */
+  #failed(failure: FailedExchange, backoff: Backoff): number {
+    const pause = backoff.next(failure.retryAfter?.ms);
+    this.#ctx.metrics?.coordinatorError(this.#runner.name, "request_job");
+    this.#logger.warn(
+      {
+        url: this.#runner.url,
+        problem: failure.problem,
+        requestId: failure.requestId,
+        failures: backoff.failures,
+        retryInMs: pause,
+        ...(failure.retryAfter ? { askedBy: failure.retryAfter.header } : {}),
+      },
+      "asking the coordinator for a job failed; backing off",
+    );
+    return pause;
+  }
+
+  #unhealthy(problem: string): void {
+    this.#ctx.metrics?.healthCheckFailed(this.#runner.name);
+    this.#logHealth(this.#health.failed(problem, Date.now()), problem);
+  }
+
+  #logHealth(change: HealthChange, problem?: string): void {
+    const runner = this.#runner;
+    switch (change) {
+      case "became_unhealthy":
+        this.#logger.error(
+          {
+            url: runner.url,
+            problem,
+            unhealthyRequestsLimit: runner.unhealthyRequestsLimit,
+            unhealthyIntervalSeconds: runner.unhealthyIntervalMs / 1000,
+          },
+          "runner is unhealthy: its job requests failed too many times in a row; it asks again after unhealthy_interval (or at once on SIGHUP)",
+        );
+        return;
+      case "recheck":
+        this.#logger.warn({ url: runner.url }, "runner is unhealthy: asking for a job again");
+        return;
+      case "recovered":
+        this.#logger.info({ url: runner.url }, "runner is healthy again");
+        return;
+      case undefined:
+        return;
+    }
+  }
+
+  /** Waits `ms`, or less when stopped or woken up (a reload). */
+  async #pause(ms: number): Promise<void> {
+    await sleep(ms, [this.#stop.signal, this.#wake.signal]);
+  }
+
+  #wakeUp(): void {
+    this.#wake.abort();
+    this.#wake = new AbortController();
   }
 }

@@ -28,7 +28,7 @@ import {
 } from "./job-environment.ts";
 import { JobMasks } from "./job-masks.ts";
 import type { LifecycleParticipant, StartedEffects } from "./lifecycle.ts";
-import type { Job, JobVariable, StageGroup } from "./model.ts";
+import type { ArtifactsTarget, Job, JobVariable, StageGroup } from "./model.ts";
 import {
   type JobStatus,
   jobResult,
@@ -70,6 +70,10 @@ export interface RunJobOptions {
   containment: JobContainment;
   /** `[hooks] pass_variables`: project variables hooks and lifecycle plugins may see. */
   hookPassVariables?: readonly string[];
+  /** Where artifacts go and come from (none: the artifact stages say so). */
+  artifacts?: ArtifactsTarget;
+  /** How stage scripts call drover's helper commands (ScriptContext.helper). */
+  helper?: string;
 }
 
 export class JobRun {
@@ -123,6 +127,13 @@ export class JobRun {
     };
     // Masked from the first byte: Configure's context already carries the variables.
     this.refreshVariables();
+    // The tokens the job's dependencies' artifacts are downloaded with.
+    for (const dependency of options.job.dependencies) {
+      if (dependency.token) {
+        this.log.addMask(dependency.token);
+        this.masks.redactFromDroverLog(dependency.token);
+      }
+    }
     // Tokens by their prefix (glpat-...), as GitLab's job log masks them.
     this.log.maskTokenPrefixes([
       ...defaultTokenPrefixes(this.#flags.on("FF_MASK_ALL_DEFAULT_TOKENS")),

@@ -20,10 +20,15 @@ import { installCrashGuard } from "../process/crash-guard.ts";
 import { VERSION } from "../version.ts";
 import { executorIdentity } from "./executor-identity.ts";
 import type { LifecycleParticipant } from "./lifecycle.ts";
-import type { Job } from "./model.ts";
+import type { ArtifactsTarget, Job } from "./model.ts";
 import type { JobResult } from "./result.ts";
 import { runJob } from "./run-job.ts";
 import { SlotAllocator } from "./slots.ts";
+
+function artifactsTarget(runner: RunnerConfig, dir: string | undefined): { artifacts?: ArtifactsTarget } {
+  if (dir !== undefined) return { artifacts: { kind: "local", dir } };
+  return runner.url ? { artifacts: { kind: "coordinator", url: runner.url } } : {};
+}
 
 export interface RunOptions {
   log: JobLog;
@@ -42,6 +47,7 @@ export class JobService {
   /** Each runner's executor, resolved once (installed plugins: one lock-file read per service). */
   readonly #executors = new Map<string, PluginSpec>();
   readonly #localRepositories: boolean;
+  readonly #artifactsDir: string | undefined;
   readonly #containment: Containment;
   readonly #passVariables: readonly string[];
 
@@ -49,14 +55,17 @@ export class JobService {
    * Resolves every plugin the config names now: a bad plugin path is a configuration error before
    * any job. `localRepositories` is what a runner that does not say gets (allow_local_repositories):
    * `drover exec` runs job files its user chose, `drover run` runs what a coordinator sends.
+   * `artifactsDir`: where artifacts are kept without a coordinator (`drover exec`); without it, a
+   * runner's jobs upload to and download from its `url`.
    */
   constructor(
     config: Config,
     logger: Logger,
-    options: { localRepositories: boolean; env?: Record<string, string | undefined> },
+    options: { localRepositories: boolean; artifactsDir?: string; env?: Record<string, string | undefined> },
   ) {
     const env = options.env ?? process.env;
     this.#localRepositories = options.localRepositories;
+    this.#artifactsDir = options.artifactsDir;
     this.#logger = logger;
     this.#containment = detectContainment(logger);
     this.#passVariables = config.hooks.passVariables;
@@ -131,6 +140,10 @@ export class JobService {
         version: VERSION,
         lifecycle: this.#lifecycle,
         allowLocalRepositories: runner.allowLocalRepositories ?? this.#localRepositories,
+        ...artifactsTarget(runner, this.#artifactsDir),
+        // The shell executor's jobs run here: this very binary. Elsewhere `drover` on the PATH of
+        // the job's environment (docs/jobs.md, "Artifacts and caches").
+        helper: runner.executor === "shell" ? process.execPath : "drover",
         containment: this.#containment.forJob(),
         hookPassVariables: this.#passVariables,
       });

@@ -47,8 +47,13 @@ export interface GitInfo {
 export type CachePolicy = "pull-push" | "pull" | "push";
 
 export interface CacheSpec {
-  /** Unexpanded; "default" when the payload has none. Expanded and checked when a script is rendered. */
+  /**
+   * As the payload has it, unexpanded; expanded and checked when a script is rendered. "" when the
+   * payload has none: gitlab-runner's default, `<job name>/<ref>` (GitLab itself sends "default").
+   */
   key: string;
+  /** `cache:fallback_keys`: tried in order when `key` has no cache (expanded like `key`). */
+  fallbackKeys: string[];
   paths: string[];
   policy: CachePolicy;
   when: When;
@@ -56,8 +61,8 @@ export interface CacheSpec {
 }
 
 /**
- * An `artifacts[]` entry. drover cannot upload artifacts yet (that needs a coordinator); the entry is
- * kept so the plan knows an upload stage exists and `payload` still carries the original.
+ * An `artifacts[]` entry: what the upload stages archive and where they send it (docs/jobs.md,
+ * "Artifacts and caches"); `name`, `paths` and `exclude` are expanded by the helper where the job runs.
  */
 export interface ArtifactSpec {
   name: string;
@@ -74,6 +79,8 @@ export interface ArtifactSpec {
 export interface JobDependency {
   id: string;
   name: string;
+  /** The token its artifacts are downloaded with (GitLab sends one per dependency); "" when none. */
+  token: string;
   /** Whether the dependency has an artifacts archive to download. */
   hasArtifacts: boolean;
 }
@@ -215,4 +222,18 @@ export interface ScriptContext {
   runnerScripts?: RunnerScripts;
   /** config.toml's `clone_url`. */
   cloneUrl?: string;
+  /**
+   * How a stage script calls drover's helper commands (src/helper/) where the job runs: this
+   * binary's path for the shell executor, `drover` (found on PATH) elsewhere; DROVER_HELPER in the
+   * job's environment overrides it. Default "drover".
+   */
+  helper?: string;
+  /** Where artifacts go and come from; none: the artifact stages say so and do nothing. */
+  artifacts?: ArtifactsTarget;
 }
+
+/**
+ * Where a job's artifacts go: the coordinator's artifacts API (`drover run`: the runner's `url`), or
+ * a local directory (`drover exec --artifacts-dir`).
+ */
+export type ArtifactsTarget = { kind: "coordinator"; url: string } | { kind: "local"; dir: string };

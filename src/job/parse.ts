@@ -9,10 +9,12 @@
  */
 
 import { DroverError } from "../../kernel/errors.ts";
+import { expandVariables, variableTable } from "../../kernel/variables.ts";
 import { parseRepository, refNameProblem, refspecProblem } from "./git-input.ts";
 import { findJsonSyntaxError } from "./json.ts";
 import type {
   ArtifactSpec,
+  CachePolicy,
   CacheSpec,
   GitInfo,
   ImageSpec,
@@ -120,6 +122,7 @@ export function jobFromPayload(payload: unknown, source: string): Job {
   const variables = r.optArray(root, "variables", "", (v, at) => r.variable(v, at));
   checkEnvironmentSize(r, variables);
   const git = r.gitInfo(root);
+  r.refuseSecrets(root);
   return {
     id,
     token,
@@ -134,7 +137,7 @@ export function jobFromPayload(payload: unknown, source: string): Job {
     steps: r.steps(root),
     image: r.image(root),
     services: r.optArray(root, "services", "", (v, at) => r.service(v, at)),
-    cache: r.optArray(root, "cache", "", (v, at) => r.cache(v, at)),
+    cache: r.optArray(root, "cache", "", (v, at) => r.cache(v, at, variables)),
     artifacts: r.optArray(root, "artifacts", "", (v, at) => r.artifact(v, at)),
     dependencies: r.optArray(root, "dependencies", "", (v, at) => r.dependency(v, at)),
     hooks: r.hooks(root),
@@ -358,6 +361,28 @@ class Reader {
     };
   }
 
+  /**
+   * `secrets:` (HashiCorp Vault, GCP Secret Manager, Azure Key Vault, ...): gitlab-runner fetches
+   * them before the job and hands them over as variables. drover does not, and GitLab sends such a
+   * job anyway (it asks no runner feature for them); running it without its secrets would fail it
+   * late and obscurely, or worse, run it against the wrong target. It is refused here, naming them.
+   */
+  refuseSecrets(root: Obj): void {
+    const secrets = this.optObject(root, "secrets", "");
+    if (secrets === undefined || Object.keys(secrets).length === 0) return;
+    const described = Object.entries(secrets).map(([name, spec]) => {
+      const kinds =
+        spec !== null && typeof spec === "object" && !Array.isArray(spec)
+          ? Object.keys(spec).filter((k) => k !== "file")
+          : [];
+      return kinds.length === 0 ? name : `${name} (${kinds.join(", ")})`;
+    });
+    this.fail(
+      "secrets",
+      `drover does not fetch external secrets, and the job needs ${described.join(", ")}: it is not run without them (docs/jobs.md, "What drover does not do")`,
+    );
+  }
+
   /** `hooks: [{name, script}]`; a hook drover does not know is refused rather than skipped. */
   hooks(root: Obj): JobHooks {
     const hooks: JobHooks = { preGetSourcesScript: [], postGetSourcesScript: [] };
@@ -421,12 +446,26 @@ class Reader {
     };
   }
 
-  cache(value: unknown, at: string): CacheSpec {
+  /**
+   * A `cache[]` entry. Its `policy` may be a variable (`policy: $CACHE_POLICY`, as GitLab's docs
+   * suggest): gitlab-runner expands it with the job's variables, and so does this, before checking it.
+   */
+  cache(value: unknown, at: string, variables: readonly JobVariable[]): CacheSpec {
     const o = this.object(value, at);
+    const written = this.optString(o, "policy", at, "");
+    const policy = expandVariables(written, variableTable(variables));
+    if (policy !== "" && !(CACHE_POLICY as readonly string[]).includes(policy)) {
+      const from = policy === written ? "" : ` (from ${JSON.stringify(written)})`;
+      this.fail(
+        child(at, "policy"),
+        `unknown cache policy ${JSON.stringify(policy)}${from}: expected "pull-push", "pull" or "push"`,
+      );
+    }
     return {
-      key: this.optString(o, "key", at, "") || "default",
+      key: this.optString(o, "key", at, ""),
+      fallbackKeys: this.optStrings(o, "fallback_keys", at),
       paths: this.optStrings(o, "paths", at),
-      policy: this.optEnum(o, "policy", at, CACHE_POLICY, "pull-push"),
+      policy: policy === "" ? "pull-push" : (policy as CachePolicy),
       when: this.optEnum(o, "when", at, WHEN, "on_success"),
       untracked: this.optBoolean(o, "untracked", at, false),
     };
@@ -452,6 +491,7 @@ class Reader {
     return {
       id: this.id(o.id, child(at, "id")),
       name: this.optString(o, "name", at, ""),
+      token: this.optString(o, "token", at, ""),
       hasArtifacts:
         file !== undefined && this.optString(file, "filename", child(at, "artifacts_file"), "") !== "",
     };

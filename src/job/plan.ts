@@ -5,7 +5,16 @@
 
 import { type VariableTable, variableTable, variableValue } from "../../kernel/variables.ts";
 import { parseDuration } from "./duration.ts";
-import type { CacheSpec, Job, JobStep, JobVariable, PlannedStage, StageName, When } from "./model.ts";
+import type {
+  ArtifactSpec,
+  CacheSpec,
+  Job,
+  JobStep,
+  JobVariable,
+  PlannedStage,
+  StageName,
+  When,
+} from "./model.ts";
 
 /** GitLab Runner's default for RUNNER_AFTER_SCRIPT_TIMEOUT: 5 minutes. */
 export const DEFAULT_AFTER_SCRIPT_TIMEOUT_SECONDS = 300;
@@ -35,6 +44,11 @@ export function cachesToRestore(job: Job): CacheSpec[] {
 /** Caches archived after a successful (`on_success`) or failed (`on_failure`) job. */
 export function cachesToArchive(job: Job, outcome: "on_success" | "on_failure"): CacheSpec[] {
   return job.cache.filter((c) => c.policy !== "pull" && cacheHasContent(c) && appliesTo(c.when, outcome));
+}
+
+/** The `artifacts:` entries uploaded after a successful (`on_success`) or failed (`on_failure`) job. */
+export function artifactsToUpload(job: Job, outcome: "on_success" | "on_failure"): ArtifactSpec[] {
+  return job.artifacts.filter((a) => appliesTo(a.when, outcome));
 }
 
 function appliesTo(when: When, outcome: "on_success" | "on_failure"): boolean {
@@ -105,10 +119,10 @@ export function planStages(job: Job, variables: readonly JobVariable[] = job.var
   if (cachesToArchive(job, "on_failure").length > 0) {
     stages.push({ ...post, name: "archive_cache_on_failure", when: "on_failure", affectsStatus: false });
   }
-  if (job.artifacts.some((a) => appliesTo(a.when, "on_success"))) {
+  if (artifactsToUpload(job, "on_success").length > 0) {
     stages.push({ ...post, name: "upload_artifacts_on_success" });
   }
-  if (job.artifacts.some((a) => appliesTo(a.when, "on_failure"))) {
+  if (artifactsToUpload(job, "on_failure").length > 0) {
     stages.push({ ...post, name: "upload_artifacts_on_failure", when: "on_failure" });
   }
   stages.push({

@@ -12,6 +12,7 @@
  * What each call's ending means for the job is decided in one place, outcome.ts.
  */
 import type { ExecutorClient } from "../../kernel/protocol/clients.ts";
+import { runnerShortToken } from "./job-environment.ts";
 import { JobRun, type RunJobOptions } from "./job-run.ts";
 import { cleanupPhase } from "./phases/cleanup.ts";
 import { completedHooksPhase } from "./phases/hooks.ts";
@@ -40,6 +41,13 @@ export async function runJob(options: RunJobOptions): Promise<JobResult> {
       `Running with drover ${options.version} on ${options.runner.name} (${options.executor.title} executor)`,
       "info",
     );
+    // GitLab's second header line: which runner and which host (system ID) took the job.
+    if (options.runner.token && options.runner.systemId) {
+      run.log.line(
+        `  on ${options.runner.name} ${runnerShortToken(options.runner)}, system ID: ${options.runner.systemId}`,
+        "info",
+      );
+    }
     // GitLab's header line for the flags that differ from their defaults, and any that did not parse.
     const changed = run.featureFlags.describeChanged();
     if (changed) run.log.line(`  feature flags: ${changed}`, "info");

@@ -56,6 +56,18 @@ export function stageTitle(stage: PlannedStage): string {
       return "Preparing environment";
     case "cleanup_file_variables":
       return "Cleaning up project directory and file based variables";
+    case "restore_cache":
+      return "Restoring cache";
+    case "download_artifacts":
+      return "Downloading artifacts";
+    case "archive_cache":
+      return "Saving cache for successful job";
+    case "archive_cache_on_failure":
+      return "Saving cache for failed job";
+    case "upload_artifacts_on_success":
+      return "Uploading artifacts for successful job";
+    case "upload_artifacts_on_failure":
+      return "Uploading artifacts for failed job";
     default:
       return `Executing "${stage.name}" stage of the job script`;
   }

@@ -1,7 +1,8 @@
 /**
  * What `drover run` exposes on `listen_address` (docs/daemon.md): jobs by runner and state, how long
- * jobs and their stages take, plugin restarts, and the coordinator's answers and errors. Names
- * follow Prometheus conventions (`_total` counters, `_seconds` durations).
+ * jobs and their stages take, plugin restarts, the coordinator's answers and errors, each runner's
+ * health and the final states not acknowledged yet. Names follow Prometheus conventions (`_total`
+ * counters, `_seconds` durations).
  */
 import type { Endpoint, ExchangeObserver } from "../coordinator/http.ts";
 import type { JobResult } from "../job/result.ts";
@@ -18,6 +19,10 @@ export interface MetricSources {
   pluginRestarts(): Iterable<[{ plugin: string }, number]>;
   /** `concurrent` of the configuration in effect. */
   concurrent(): number;
+  /** 1 for a healthy runner, 0 for an unhealthy one (src/daemon/health.ts). */
+  runnerHealth(): Iterable<[{ runner: string }, number]>;
+  /** Final job states kept on disk that the coordinator has not acknowledged yet. */
+  pendingFinalUpdates(): number;
 }
 
 export class DaemonMetrics {
@@ -28,7 +33,7 @@ export class DaemonMetrics {
   readonly #stageDuration: Histogram<"runner" | "stage">;
   readonly #requests: Counter<"runner" | "endpoint" | "status">;
   readonly #errors: Counter<"runner" | "endpoint">;
-  readonly #stops: Counter<"runner">;
+  readonly #healthFailures: Counter<"runner">;
 
   constructor(sources: MetricSources) {
     const r = this.registry;
@@ -74,10 +79,23 @@ export class DaemonMetrics {
       "Failed exchanges with the coordinator (down, 5xx, unusable answer), each one backed off from.",
       ["runner", "endpoint"],
     );
-    this.#stops = r.counter(
-      "drover_runner_stops_total",
-      "Runners that stopped asking for jobs because the coordinator refused their token (403).",
+    r.gauge(
+      "drover_runner_healthy",
+      "1 while the runner is healthy; 0 while its job requests are refused (403) or unanswered, unhealthy_requests_limit times in a row.",
       ["runner"],
+      () => sources.runnerHealth(),
+    );
+    // GitLab Runner's gitlab_runner_worker_health_check_failures_total.
+    this.#healthFailures = r.counter(
+      "drover_runner_health_check_failures_total",
+      "Job requests that counted against the runner's health: refused (403) or unanswered.",
+      ["runner"],
+    );
+    r.gauge(
+      "drover_final_updates_pending",
+      "Final job states kept on disk that the coordinator has not acknowledged yet.",
+      [],
+      () => [[{}, sources.pendingFinalUpdates()]],
     );
   }
 
@@ -93,8 +111,9 @@ export class DaemonMetrics {
     this.#errors.inc({ runner, endpoint });
   }
 
-  runnerStopped(runner: string): void {
-    this.#stops.inc({ runner });
+  /** A job request refused (403) or unanswered. */
+  healthCheckFailed(runner: string): void {
+    this.#healthFailures.inc({ runner });
   }
 
   jobFinished(runner: string, result: JobResult): void {

@@ -1,7 +1,8 @@
 /**
  * The HTTP endpoint on `listen_address` (GitLab Runner's metrics server, with node:http):
- * `GET /metrics` (Prometheus text format) and `GET /healthz` (200 while drover takes jobs, 503 once
- * it is stopping, so a load balancer or supervisor stops counting on it).
+ * `GET /metrics` (Prometheus text format) and `GET /healthz`: 200 while drover can take jobs, 503
+ * when it cannot (every runner unhealthy, or stopping), so that a load balancer or supervisor stops
+ * counting on it; the body says why, runner by runner (src/daemon/health.ts).
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -16,7 +17,8 @@ export interface MetricsServerOptions {
   /** `host:port`, `:port` (every interface, as GitLab Runner reads it) or `[v6]:port`. */
   listenAddress: string;
   render: () => string;
-  healthy: () => boolean;
+  /** `serving` decides 200 or 503; `report` is the JSON body. */
+  health: () => { serving: boolean; report: unknown };
 }
 
 export async function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
@@ -30,10 +32,8 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
         .writeHead(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" })
         .end(options.render());
     } else if (path === "/healthz" || path === "/health") {
-      const ok = options.healthy();
-      res
-        .writeHead(ok ? 200 : 503, { "Content-Type": "application/json" })
-        .end(JSON.stringify({ status: ok ? "ok" : "stopping" }));
+      const { serving, report } = options.health();
+      res.writeHead(serving ? 200 : 503, { "Content-Type": "application/json" }).end(JSON.stringify(report));
     } else {
       res.writeHead(404, { "Content-Type": "text/plain" }).end("not found: try /metrics or /healthz\n");
     }

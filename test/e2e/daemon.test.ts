@@ -420,7 +420,7 @@ describe("drover run", () => {
     await expectNoLeftovers(mark.entry);
   }, 30_000);
 
-  test("a 403 stops that runner only; garbage answers are backed off from; a malformed job fails alone", async () => {
+  test("a 403 makes that runner unhealthy only; garbage answers are backed off from; a malformed job fails alone", async () => {
     using dir = tempDir();
     await using fake = await FakeCoordinator.start();
     fake.acceptRunner("good-token");
@@ -450,11 +450,14 @@ describe("drover run", () => {
     expect(daemon.stderr()).toContain("not JSON");
     expect(daemon.stderr()).toContain("403 Forbidden");
 
-    // The good runner goes on asking; the bad one asked once, got 403, and stopped.
+    // The good runner goes on asking; the bad one asked unhealthy_requests_limit (3) times, got
+    // 403 each time, and waits unhealthy_interval (60 s) before it asks again
+    // (test/e2e/daemon-resilience.test.ts follows it back to health).
+    await daemon.waitForStderr(/runner is unhealthy/);
     const goodAsks = () => fake.countRequests((r) => r.runnerToken === "good-token");
     const before = goodAsks();
     await waitFor("the good runner to ask twice more", () => goodAsks() >= before + 2);
-    expect(fake.countRequests((r) => r.runnerToken === "bad-token")).toBe(1);
+    expect(fake.countRequests((r) => r.runnerToken === "bad-token")).toBe(3);
 
     daemon.kill("SIGTERM");
     expect(await daemon.exited).toBe(0);

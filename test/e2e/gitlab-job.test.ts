@@ -388,6 +388,25 @@ describe("what a job sees", () => {
     );
   });
 
+  test("a job with `secrets:` is refused before anything runs, naming them (drover does not fetch them)", async () => {
+    using dir = tempDir();
+    const file = job(dir, [step("script", [`touch ${join(dir.path, "ran")}`])], {
+      secrets: {
+        DATABASE_PASSWORD: {
+          vault: { engine: { name: "kv-v2", path: "kv" }, path: "db", field: "pw" },
+          file: false,
+        },
+        TOKEN: { gcp_secret_manager: { name: "t", version: "1" } },
+      },
+    });
+    const result = await exec(dir, file);
+    expect(result.exitCode).not.toBe(0);
+    expect(result.stdout + result.stderr).toContain(
+      "secrets: drover does not fetch external secrets, and the job needs DATABASE_PASSWORD (vault), TOKEN (gcp_secret_manager): it is not run without them",
+    );
+    expect(await Bun.file(join(dir.path, "ran")).exists()).toBe(false);
+  });
+
   test("GitLab's executor line and the feature flags header", async () => {
     using dir = tempDir();
     const file = job(dir, [step("script", ["true"])], { variables: [variable("FF_SCRIPT_SECTIONS", "1")] });

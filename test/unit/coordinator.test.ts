@@ -13,7 +13,7 @@ import { memorySink } from "../../src/log/sinks.ts";
 import { FakeCoordinator } from "../fixtures/fake-coordinator.ts";
 
 function answer(status: number, headers: Record<string, string>): Answer {
-  return { ok: true, status, headers: new Headers(headers), body: "" };
+  return { ok: true, status, headers: new Headers(headers), body: "", requestId: "0".repeat(32) };
 }
 
 describe("Backoff", () => {

@@ -127,7 +127,7 @@ describe("parseJob errors", () => {
     ],
     [
       { ...minimal, cache: [{ policy: "pull-only" }] },
-      'cache[0].policy: expected "pull-push", "pull" or "push", got "pull-only"',
+      'cache[0].policy: unknown cache policy "pull-only": expected "pull-push", "pull" or "push"',
     ],
     [{ ...minimal, cache: [{ paths: "vendor" }] }, "cache[0].paths: expected an array, got string"],
     [
@@ -287,10 +287,17 @@ describe("parseJob defaults", () => {
       },
     ]);
     expect(job.cache).toEqual([
-      { key: "default", paths: ["vendor/"], policy: "pull-push", when: "on_success", untracked: false },
+      {
+        key: "",
+        fallbackKeys: [],
+        paths: ["vendor/"],
+        policy: "pull-push",
+        when: "on_success",
+        untracked: false,
+      },
     ]);
     expect(job.artifacts).toEqual([]);
-    expect(job.dependencies).toEqual([{ id: "5", name: "build", hasArtifacts: true }]);
+    expect(job.dependencies).toEqual([{ id: "5", name: "build", token: "t", hasArtifacts: true }]);
     expect(job.payload).toEqual(payload);
   });
 
@@ -305,6 +312,24 @@ describe("parseJob defaults", () => {
       git_info: { repo_url: "/srv/r.git", sha: "a".repeat(40), ref: "v1", ref_type: "tag", depth: 1 },
     });
     expect(shallow.git?.refspecs).toEqual(["+refs/tags/v1:refs/tags/v1"]);
+  });
+
+  test("a cache policy from a variable is expanded as gitlab-runner does; an unknown one names its source", () => {
+    const variables = [
+      { key: "CACHE_POLICY", value: "pull" },
+      { key: "BAD", value: "pull-only" },
+    ];
+    const job = parseObj({
+      ...minimal,
+      variables,
+      cache: [{ policy: "$CACHE_POLICY", fallback_keys: ["a"] }],
+    });
+    expect(job.cache[0]?.policy).toBe("pull");
+    expect(job.cache[0]?.fallbackKeys).toEqual(["a"]);
+    expect(parseObj({ ...minimal, cache: [{ policy: "$UNSET" }] }).cache[0]?.policy).toBe("pull-push");
+    expect(() => parseObj({ ...minimal, variables, cache: [{ policy: "$BAD" }] })).toThrow(
+      'cache[0].policy: unknown cache policy "pull-only" (from "$BAD"): expected "pull-push", "pull" or "push"',
+    );
   });
 
   test.each([

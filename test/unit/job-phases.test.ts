@@ -123,6 +123,9 @@ const runner: PluginRunner = {
   scripts: {},
   requestConcurrency: 1,
   outputLimitBytes: 4 * 1024 * 1024,
+  unhealthyRequestsLimit: 3,
+  unhealthyIntervalMs: 60_000,
+  finalUpdateRetryLimit: 10,
   line: 0,
 };
 

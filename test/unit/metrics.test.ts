@@ -43,12 +43,12 @@ describe("listen_address", () => {
     expect(() => parseListenAddress("host:99999")).toThrow("is not host:port");
   });
 
-  test("serves /metrics and /healthz (503 once stopping)", async () => {
+  test("serves /metrics and /healthz (503 when not serving, with the report as the body)", async () => {
     let healthy = true;
     const server = await startMetricsServer({
       listenAddress: "127.0.0.1:0",
       render: () => "up 1\n",
-      healthy: () => healthy,
+      health: () => ({ serving: healthy, report: { status: healthy ? "ok" : "stopping" } }),
     });
     try {
       const metrics = await fetch(`http://${server.address}/metrics`);

@@ -4,7 +4,7 @@
  * Each test works in its own temp dir, removed afterwards.
  */
 import { describe, expect, test } from "bun:test";
-import { existsSync, statSync } from "node:fs";
+import { existsSync, statSync, writeFileSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,7 +18,12 @@ import {
   renderStageScript,
   type ScriptContext,
 } from "../../src/job/index.ts";
-import { runProcess } from "../harness.ts";
+import { BUN, ROOT, runProcess } from "../harness.ts";
+
+/** `value` as one sh word. */
+function quoteShell(value: string): string {
+  return `'${value.replaceAll("'", `'\\''`)}'`;
+}
 
 interface TempDir extends AsyncDisposable {
   path: string;
@@ -287,31 +292,47 @@ describe("file variables", () => {
   });
 });
 
-describe("local cache", () => {
+describe("local cache (drover's cache-archiver and cache-extractor, run from source)", () => {
   const cacheJob = (cache: unknown[], script: string[] = ["true"]) =>
     makeJob({
       cache,
       steps: [{ name: "script", script }],
       git_info: { repo_url: "/nowhere", sha: "a".repeat(40), ref: "Main" },
     });
+  /** The helper as a stage script calls it: here drover's source through bun (no build needed). */
+  const withHelper = (ctx: ScriptContext, dir: string): ScriptContext => {
+    const helper = join(dir, "drover-helper");
+    writeFileSync(
+      helper,
+      `#!/bin/sh\nexec ${quoteShell(BUN)} ${quoteShell(join(ROOT, "src", "main.ts"))} "$@"\n`,
+      { mode: 0o755 },
+    );
+    return { ...ctx, helper };
+  };
+  const NO_URL_EXTRACT =
+    "No URL provided, cache will not be downloaded from shared cache server. Instead a local version of cache will be extracted.";
+  const NO_URL_ARCHIVE =
+    "No URL provided, cache will not be uploaded to shared cache server. Cache will be stored only locally.";
 
-  test("restore without a cache warns and succeeds", async () => {
+  test("restore without a cache: GitLab's warnings, the stage succeeds", async () => {
     await using dir = await tempDir();
     const job = cacheJob([{ key: "deps", paths: ["vendor"] }]);
-    const run = await runStage(job, "restore_cache", contextFor(job, dir.path));
+    const ctx = withHelper(contextFor(job, dir.path), dir.path);
+    await mkdir(ctx.projectDir, { recursive: true });
+    const run = await runStage(job, "restore_cache", ctx);
     expect(run).toEqual({
       exitCode: 0,
-      stdout: "Checking cache for deps...\nWARNING: No cache found for deps\n",
+      stdout: `Checking cache for deps...\n${NO_URL_EXTRACT}\nWARNING: file does not exist\nWARNING: Failed to extract cache\n`,
       stderr: "",
     });
   });
 
-  test("archive then restore into a fresh project dir (globs, expanded key)", async () => {
+  test("archive then restore into a fresh project dir (globs, expanded key; a pattern is never run)", async () => {
     await using dir = await tempDir();
     const job = cacheJob([
       { key: "$CI_COMMIT_REF_SLUG-deps", paths: ["vendor", "**/*.o", "missing", "$(touch pwned)*"] },
     ]);
-    const ctx = contextFor(job, dir.path);
+    const ctx = withHelper(contextFor(job, dir.path), dir.path);
     await mkdir(join(ctx.projectDir, "vendor", "lib"), { recursive: true });
     await mkdir(join(ctx.projectDir, "src", "deep"), { recursive: true });
     await writeFile(join(ctx.projectDir, "vendor", "lib", "x.txt"), "vendored\n");
@@ -324,23 +345,25 @@ describe("local cache", () => {
       exitCode: 0,
       stdout: [
         "Creating cache main-deps...",
-        "vendor: found 1 matching files and directories",
-        "**/*.o: found 2 matching files and directories",
-        "missing: found 0 matching files and directories",
-        "$(touch pwned)*: found 0 matching files and directories",
+        "vendor: found 3 matching artifact files and directories",
+        "**/*.o: found 2 matching artifact files and directories",
+        `WARNING: missing: no matching files. Ensure that the artifact path is relative to the working directory (${ctx.projectDir})`,
+        `WARNING: $(touch pwned)*: no matching files. Ensure that the artifact path is relative to the working directory (${ctx.projectDir})`,
+        NO_URL_ARCHIVE,
         "Created cache",
         "",
       ].join("\n"),
       stderr: "",
     });
-    expect(existsSync(join(dir.path, "cache", "main-deps", "cache.tar"))).toBe(true);
+    expect(existsSync(join(dir.path, "cache", "main-deps", "cache.zip"))).toBe(true);
     expect(existsSync(join(ctx.projectDir, "pwned"))).toBe(false);
 
     await rm(ctx.projectDir, { recursive: true });
+    await mkdir(ctx.projectDir, { recursive: true });
     const restore = await runStage(job, "restore_cache", ctx);
     expect(restore).toEqual({
       exitCode: 0,
-      stdout: "Checking cache for main-deps...\nSuccessfully extracted cache\n",
+      stdout: `Checking cache for main-deps...\n${NO_URL_EXTRACT}\nSuccessfully extracted cache\n`,
       stderr: "",
     });
     expect(await readFile(join(ctx.projectDir, "vendor", "lib", "x.txt"), "utf8")).toBe("vendored\n");
@@ -349,45 +372,39 @@ describe("local cache", () => {
     expect(existsSync(join(ctx.projectDir, "not-cached"))).toBe(false);
   });
 
-  test("a key with .. or a slash is refused with a warning; paths outside the project are ignored", async () => {
+  test("a key that leads up is sanitized as GitLab does (a warning); paths outside the project are refused", async () => {
     await using dir = await tempDir();
-    const job = cacheJob([
-      { key: "../escape", paths: ["x"] },
-      { key: "ok", paths: ["../up", "/abs", "x"] },
-    ]);
-    const ctx = contextFor(job, dir.path);
+    const job = cacheJob([{ key: "../escape", paths: ["../up", "/abs", "x"] }]);
+    const ctx = withHelper(contextFor(job, dir.path), dir.path);
     await mkdir(ctx.projectDir, { recursive: true });
     await writeFile(join(ctx.projectDir, "x"), "x");
     const run = await runStage(job, "archive_cache", ctx);
-    expect(run).toEqual({
-      exitCode: 0,
-      stdout: [
-        'WARNING: cache key "../escape" is not valid: it contains ".."; skipping this cache',
-        "Creating cache ok...",
-        "WARNING: ../up: not inside the project directory; ignored",
-        "WARNING: /abs: not inside the project directory; ignored",
-        "x: found 1 matching files and directories",
-        "Created cache",
-        "",
-      ].join("\n"),
-      stderr: "",
-    });
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toContain(
+      'WARNING: cache key "../escape" sanitized to "escape"\nCreating cache escape...\n',
+    );
+    expect(run.stdout).toContain("WARNING: ../up: no matching files.");
+    expect(run.stdout).toContain("WARNING: /abs: not supported: outside build directory\n");
+    expect(run.stdout).toContain("x: found 1 matching artifact files and directories\n");
+    expect(existsSync(join(dir.path, "cache", "escape", "cache.zip"))).toBe(true);
     expect(existsSync(join(dir.path, "escape"))).toBe(false);
   });
 
-  test("nothing matched: a warning, the old cache is kept", async () => {
+  test("nothing matched: GitLab's warning, nothing written, the stage succeeds", async () => {
     await using dir = await tempDir();
     const job = cacheJob([{ key: "k", paths: ["nothing"] }]);
-    const ctx = contextFor(job, dir.path);
+    const ctx = withHelper(contextFor(job, dir.path), dir.path);
+    await mkdir(ctx.projectDir, { recursive: true });
     const run = await runStage(job, "archive_cache", ctx);
     expect(run.exitCode).toBe(0);
-    expect(run.stdout).toContain("WARNING: no files to cache for k; the cache is not saved\n");
+    expect(run.stdout).toContain("WARNING: No files to cache.\nCreated cache\n");
+    expect(existsSync(join(dir.path, "cache", "k", "cache.zip"))).toBe(false);
   });
 
   test("untracked caches what git does not track", async () => {
     await using dir = await tempDir();
     const job = cacheJob([{ key: "u", untracked: true }]);
-    const ctx = contextFor(job, dir.path);
+    const ctx = withHelper(contextFor(job, dir.path), dir.path);
     await mkdir(ctx.projectDir, { recursive: true });
     const git = (...args: string[]) =>
       Bun.spawnSync(["git", ...args], {
@@ -399,13 +416,101 @@ describe("local cache", () => {
     expect(git("add", "tracked").exitCode).toBe(0);
     await writeFile(join(ctx.projectDir, "build.log"), "u");
     const run = await runStage(job, "archive_cache", ctx);
+    expect(run.stdout).toBe(
+      `Creating cache u...\nuntracked: found 1 files\n${NO_URL_ARCHIVE}\nCreated cache\n`,
+    );
+    const list = Bun.spawnSync(["unzip", "-Z1", join(dir.path, "cache", "u", "cache.zip")]);
+    expect(list.stdout.toString()).toBe("build.log\n");
+  });
+
+  test("without the helper where the job runs: GitLab's warning, the stage succeeds", async () => {
+    await using dir = await tempDir();
+    const job = cacheJob([{ key: "k", paths: ["x"] }]);
+    const ctx = { ...contextFor(job, dir.path), helper: join(dir.path, "no-such-drover") };
+    await mkdir(ctx.projectDir, { recursive: true });
+    const run = await runStage(job, "restore_cache", ctx);
     expect(run).toEqual({
       exitCode: 0,
-      stdout: "Creating cache u...\nuntracked: found 1 files\nCreated cache\n",
+      stdout: `WARNING: Missing ${join(dir.path, "no-such-drover")}. Extracting cache is disabled.\n`,
       stderr: "",
     });
-    const list = Bun.spawnSync(["tar", "-tf", join(dir.path, "cache", "u", "cache.tar")]);
-    expect(list.stdout.toString()).toBe("./build.log\n");
+  });
+
+  test("fallback keys: the first key with a cache is extracted; CACHE_FALLBACK_KEY last, never a protected one", async () => {
+    await using dir = await tempDir();
+    const build = cacheJob([{ key: "fallback-$CI_COMMIT_REF_SLUG", paths: ["vendor"] }]);
+    const buildCtx = withHelper(contextFor(build, dir.path), dir.path);
+    await mkdir(join(buildCtx.projectDir, "vendor"), { recursive: true });
+    await writeFile(join(buildCtx.projectDir, "vendor", "dep"), "from the fallback\n");
+    expect((await runStage(build, "archive_cache", buildCtx)).exitCode).toBe(0);
+    await rm(buildCtx.projectDir, { recursive: true });
+
+    const job = makeJob({
+      cache: [
+        { key: "feature-x", fallback_keys: ["none-$CI_COMMIT_REF_SLUG", "fallback-main"], paths: ["vendor"] },
+      ],
+      steps: [{ name: "script", script: ["true"] }],
+      git_info: { repo_url: "/nowhere", sha: "a".repeat(40), ref: "Main" },
+      variables: [{ key: "CACHE_FALLBACK_KEY", value: "main-protected", public: true }],
+    });
+    const ctx = withHelper(contextFor(job, dir.path), dir.path);
+    await mkdir(ctx.projectDir, { recursive: true });
+    const run = await runStage(job, "restore_cache", ctx);
+    expect(run).toEqual({
+      exitCode: 0,
+      stdout: [
+        'WARNING: CACHE_FALLBACK_KEY "main-protected" not allowed to end in "-protected"',
+        "Checking cache for feature-x...",
+        NO_URL_EXTRACT,
+        "WARNING: file does not exist",
+        "WARNING: Failed to extract cache",
+        "Checking cache for none-main...",
+        NO_URL_EXTRACT,
+        "WARNING: file does not exist",
+        "WARNING: Failed to extract cache",
+        "Checking cache for fallback-main...",
+        NO_URL_EXTRACT,
+        "Successfully extracted cache",
+        "",
+      ].join("\n"),
+      stderr: "",
+    });
+    expect(await readFile(join(ctx.projectDir, "vendor", "dep"), "utf8")).toBe("from the fallback\n");
+  });
+
+  test("FF_CLEAN_UP_FAILED_CACHE_EXTRACT: a failed extraction removes the cache's paths, never outside the project", async () => {
+    await using dir = await tempDir();
+    const job = makeJob({
+      cache: [{ key: "k", paths: ["vendor", "../outside", "/abs"] }],
+      steps: [{ name: "script", script: ["true"] }],
+      git_info: { repo_url: "/nowhere", sha: "a".repeat(40), ref: "main" },
+      variables: [{ key: "FF_CLEAN_UP_FAILED_CACHE_EXTRACT", value: "true", public: true }],
+    });
+    const ctx = withHelper(contextFor(job, dir.path), dir.path);
+    await mkdir(join(ctx.projectDir, "vendor"), { recursive: true });
+    await writeFile(join(ctx.projectDir, "vendor", "half"), "half-extracted");
+    await writeFile(join(ctx.projectDir, "..", "outside"), "not the cache's");
+    const run = await runStage(job, "restore_cache", ctx);
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toEndWith("WARNING: Failed to extract cache\nRemoving vendor\n");
+    expect(existsSync(join(ctx.projectDir, "vendor"))).toBe(false);
+    expect(await readFile(join(ctx.projectDir, "..", "outside"), "utf8")).toBe("not the cache's");
+  });
+
+  test("a job without a cache key uses gitlab-runner's default, <job name>/<ref>, unexpanded", async () => {
+    await using dir = await tempDir();
+    const job = makeJob({
+      job_info: { name: "unit $HOME" },
+      cache: [{ paths: ["x"] }],
+      steps: [{ name: "script", script: ["true"] }],
+      git_info: { repo_url: "/nowhere", sha: "a".repeat(40), ref: "main" },
+    });
+    const ctx = withHelper(contextFor(job, dir.path), dir.path);
+    await mkdir(ctx.projectDir, { recursive: true });
+    await writeFile(join(ctx.projectDir, "x"), "x");
+    const run = await runStage(job, "archive_cache", ctx);
+    expect(run.stdout).toStartWith("Creating cache unit $HOME/main...\n");
+    expect(existsSync(join(dir.path, "cache", "unit $HOME", "main", "cache.zip"))).toBe(true);
   });
 
   test("no cache_dir: warn and succeed", async () => {
@@ -420,13 +525,16 @@ describe("local cache", () => {
   });
 });
 
-test("artifact stages say they are not supported yet and succeed", async () => {
+test("artifact stages without a coordinator or an artifacts directory say so and succeed", async () => {
   await using dir = await tempDir();
   const job = makeJob({ artifacts: [{ paths: ["out"] }] });
-  const run = await runStage(job, "upload_artifacts_on_success", contextFor(job, dir.path));
+  const ctx = contextFor(job, dir.path);
+  await mkdir(ctx.projectDir, { recursive: true });
+  const run = await runStage(job, "upload_artifacts_on_success", ctx);
   expect(run).toEqual({
     exitCode: 0,
-    stdout: "WARNING: Uploading artifacts is not supported yet (it needs a coordinator); skipping\n",
+    stdout:
+      "WARNING: Uploading artifacts is disabled: this job has no coordinator and no artifacts directory\n",
     stderr: "",
   });
 });

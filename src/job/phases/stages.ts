@@ -73,6 +73,8 @@ async function runStageOnce(run: JobRun, client: ExecutorClient, stage: PlannedS
         flags: run.featureFlags,
         runnerScripts: run.options.runner.scripts,
         ...(run.options.runner.cloneUrl ? { cloneUrl: run.options.runner.cloneUrl } : {}),
+        ...(run.options.artifacts ? { artifacts: run.options.artifacts } : {}),
+        ...(run.options.helper ? { helper: run.options.helper } : {}),
         pathPrepend: run.hookEffects.pathPrepend,
         allowLocalRepositories: run.options.allowLocalRepositories ?? false,
         containment: run.containment,

@@ -8,8 +8,9 @@ import { DroverError } from "../../../kernel/errors.ts";
 import { variableTable, variableValue } from "../../../kernel/variables.ts";
 import { FeatureFlags } from "../feature-flags.ts";
 import type { Job, PlannedStage, ScriptContext } from "../model.ts";
-import { cachesToArchive, cachesToRestore, stepForStage } from "../plan.ts";
+import { artifactsToUpload, cachesToArchive, cachesToRestore, stepForStage } from "../plan.ts";
 import { parseBool } from "../variables.ts";
+import { writeDownloadArtifacts, writeUploadArtifacts } from "./artifacts.ts";
 import { fileVariablePath, isShellName, ScriptWriter, shellWord } from "./bash.ts";
 import { writeArchiveCache, writeRestoreCache } from "./cache.ts";
 import { writeGetSources, writeJobCleanup } from "./git.ts";
@@ -41,21 +42,31 @@ export function renderStageScript(stage: PlannedStage, job: Job, context: Script
       break;
     case "restore_cache":
       inProjectDir(w, ctx);
-      writeRestoreCache(w, cachesToRestore(job), ctx);
+      writeRestoreCache(w, job, cachesToRestore(job), ctx);
       break;
     case "archive_cache":
     case "archive_cache_on_failure":
       inProjectDir(w, ctx);
-      writeArchiveCache(w, cachesToArchive(job, name === "archive_cache" ? "on_success" : "on_failure"), ctx);
+      writeArchiveCache(
+        w,
+        job,
+        cachesToArchive(job, name === "archive_cache" ? "on_success" : "on_failure"),
+        ctx,
+      );
       break;
-    // Artifacts travel through a coordinator (GitLab's artifacts API); until drover's coordinator
-    // client does that, these stages say so and succeed rather than fail every job that has them.
     case "download_artifacts":
-      w.warning("Downloading artifacts is not supported yet (it needs a coordinator); skipping");
+      inProjectDir(w, ctx);
+      writeDownloadArtifacts(w, job, ctx);
       break;
     case "upload_artifacts_on_success":
     case "upload_artifacts_on_failure":
-      w.warning("Uploading artifacts is not supported yet (it needs a coordinator); skipping");
+      inProjectDir(w, ctx);
+      writeUploadArtifacts(
+        w,
+        job,
+        artifactsToUpload(job, name === "upload_artifacts_on_success" ? "on_success" : "on_failure"),
+        ctx,
+      );
       break;
     case "cleanup_file_variables":
       for (const v of ctx.variables) {

@@ -36,14 +36,15 @@ test("project B with project A's cache key restores nothing of A's", async () =>
   });
   expect(a.stdout).toContain("Created cache");
   expect(a.exitCode).toBe(0);
-  expect(existsSync(join(cacheDir, "grp", "proj-a", "default-non_protected", "cache.tar"))).toBe(true);
+  expect(existsSync(join(cacheDir, "grp", "proj-a", "default-non_protected", "cache.zip"))).toBe(true);
 
   const b = await drover(
     ["exec", "--config", config, job("other/proj-b", ['cat secret.txt 2>/dev/null || echo "nothing of A"'])],
     { cwd: dir.path, env },
   );
   expect(b.exitCode).toBe(0);
-  expect(b.stdout).toContain("No cache found for default-non_protected");
+  expect(b.stdout).toContain("Checking cache for default-non_protected...");
+  expect(b.stdout).toContain("WARNING: file does not exist");
   expect(b.stdout).toContain("nothing of A");
   expect(b.stdout).not.toContain("A-private");
 });
