@@ -22,7 +22,7 @@ import { customOverhead } from "./custom-overhead.ts";
 import { cleanEnv, ensureDrover, formatTable, machineLine, type Row, scratch } from "./harness.ts";
 import { jobOverhead } from "./job-overhead.ts";
 import { logThroughput } from "./log-throughput.ts";
-import { installedPluginLaunch, pluginLaunch } from "./plugin-launch.ts";
+import { installedPluginLaunch, pluginLaunch, runtimePluginLaunch } from "./plugin-launch.ts";
 import { stageRpc } from "./stage-rpc.ts";
 import { startup } from "./startup.ts";
 
@@ -34,7 +34,15 @@ const benchmarks: ReadonlyArray<{
 }> = [
   { id: "a", key: "startup", run: startup },
   { id: "b", key: "job", run: jobOverhead },
-  { id: "c", key: "launch", run: async (ctx) => [await pluginLaunch(ctx), await installedPluginLaunch(ctx)] },
+  {
+    id: "c",
+    key: "launch",
+    run: async (ctx) => [
+      await pluginLaunch(ctx),
+      await installedPluginLaunch(ctx),
+      await runtimePluginLaunch(ctx),
+    ],
+  },
   { id: "d", key: "stage", run: stageRpc },
   { id: "e", key: "custom", run: customOverhead },
   { id: "f", key: "log", run: logThroughput },

@@ -6,17 +6,17 @@
  */
 
 import { spawnSync } from "node:child_process";
-import { statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { startChild } from "../../kernel/process/child.ts";
 import { createLogger } from "../../src/log/logger.ts";
 import { PluginHost } from "../../src/plugin/host.ts";
-import { integrityOf, readLock } from "../../src/plugin/install/lock.ts";
+import { readLock } from "../../src/plugin/install/lock.ts";
 import { lockPath } from "../../src/plugin/install/plugin-dir.ts";
-import { PLUGIN_MODE_COMMAND, pluginSpec } from "../../src/plugin/spec.ts";
+import { installedPluginSpec, PLUGIN_MODE_COMMAND, pluginSpec } from "../../src/plugin/spec.ts";
 import { BUN, ROOT } from "../paths.ts";
 import type { BenchContext } from "./context.ts";
-import { compare, ms, type Row, ratio, spread, stats, timed } from "./harness.ts";
+import { compare, ms, type Row, ratio, spread, stats, timeCommand, timed } from "./harness.ts";
 
 const TARGET_MS = 60;
 const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -79,25 +79,11 @@ export async function pluginLaunch(ctx: BenchContext): Promise<Row> {
  */
 export async function installedPluginLaunch(ctx: BenchContext): Promise<Row> {
   const logger = createLogger({ level: "error", pretty: false });
-  const built = join(ctx.dir("build"), "sandbox-executor");
-  const compile = spawnSync(
-    BUN,
-    ["build", "--compile", join(ROOT, "examples", "sandbox-executor", "main.ts"), "--outfile", built],
-    {
-      cwd: ROOT,
-      stdio: ["ignore", "ignore", "pipe"],
-    },
-  );
-  if (compile.status !== 0) throw new Error(`compiling the sandbox example: ${String(compile.stderr)}`);
   const pluginDir = ctx.dir("plugins");
-  const install = spawnSync(ctx.drover, ["plugin", "install", built], {
-    env: { ...ctx.env, DROVER_PLUGIN_DIR: pluginDir },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  if (install.status !== 0) throw new Error(`drover plugin install: ${String(install.stderr)}`);
+  install(ctx, pluginDir, compiledSandbox(ctx));
   const lock = lockPath(pluginDir);
   const entry = readLock(lock).plugins[0]!;
-  const installed = pluginSpec(entry.name, entry.executable, [], integrityOf(entry, lock));
+  const installed = installedPluginSpec(entry, lock);
   const byPath = pluginSpec(entry.name, entry.executable);
   const launch = (spec: typeof installed) => async () => {
     const host = new PluginHost(spec, { logger, handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS });
@@ -122,3 +108,57 @@ export async function installedPluginLaunch(ctx: BenchContext): Promise<Row> {
 
 /** "Not measurably later" (docs/security.md): within what one launch varies by here. */
 const INSTALLED_TARGET_MS = 3;
+
+/**
+ * c. plugin launch on drover's runtime: the same example plugin installed from its TypeScript
+ * sources (bundled, run by the drover binary with its embedded runtime) against it compiled into
+ * an executable of its own (`bun build --compile`, another ~110 MiB runtime copy), each through
+ * `drover plugin inspect` (drover's start-up, every launch check, handshake, GetInfo, shutdown),
+ * which is the same work for both but the plugin's start. Target: no slower than compiled.
+ */
+export async function runtimePluginLaunch(ctx: BenchContext): Promise<Row> {
+  const onRuntime = ctx.dir("plugins-runtime");
+  const compiled = ctx.dir("plugins-compiled");
+  install(ctx, onRuntime, join(ROOT, "examples", "sandbox-executor", "main.ts"));
+  install(ctx, compiled, compiledSandbox(ctx));
+  const inspect = (pluginDir: string) => () =>
+    timeCommand({
+      argv: [ctx.drover, "plugin", "inspect", "sandbox"],
+      cwd: ctx.cwd,
+      env: { ...ctx.env, DROVER_PLUGIN_DIR: pluginDir },
+    });
+  const { subject, floor } = await compare(inspect(onRuntime), inspect(compiled), ctx.counts);
+  const bundle = readLock(lockPath(onRuntime)).plugins[0]!;
+  return {
+    name: "plugin launch: drover's runtime vs compiled",
+    measured: spread(subject),
+    floor: `${spread(floor)} compiled`,
+    ratio: ratio(subject.median, floor.median),
+    target: "≤ compiled",
+    met: subject.median <= floor.median,
+    notes: [
+      `drover plugin inspect of the sandbox example: a ${Math.round(statSync(bundle.executable).size / 1024)} KiB bundle on drover's runtime against its ${Math.round(statSync(readLock(lockPath(compiled)).plugins[0]!.executable).size / 2 ** 20)} MiB compiled executable; ${ms(subject.median - floor.median)} apart`,
+    ],
+  };
+}
+
+/** The sandbox example compiled into one executable, as a plugin author ships a Bun plugin. */
+function compiledSandbox(ctx: BenchContext): string {
+  const built = join(ctx.dir("build"), "sandbox-executor");
+  if (existsSync(built)) return built;
+  const compile = spawnSync(
+    BUN,
+    ["build", "--compile", join(ROOT, "examples", "sandbox-executor", "main.ts"), "--outfile", built],
+    { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] },
+  );
+  if (compile.status !== 0) throw new Error(`compiling the sandbox example: ${String(compile.stderr)}`);
+  return built;
+}
+
+function install(ctx: BenchContext, pluginDir: string, source: string): void {
+  const result = spawnSync(ctx.drover, ["plugin", "install", source], {
+    env: { ...ctx.env, DROVER_PLUGIN_DIR: pluginDir },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  if (result.status !== 0) throw new Error(`drover plugin install ${source}: ${String(result.stderr)}`);
+}

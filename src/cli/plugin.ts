@@ -15,7 +15,7 @@ import { integrityOf, readLock, writeLock } from "../plugin/install/lock.ts";
 import { lockPath, pluginDir } from "../plugin/install/plugin-dir.ts";
 import { selectInstalled } from "../plugin/install/select.ts";
 import { verifyInstalled } from "../plugin/install/trust.ts";
-import { pluginSpec } from "../plugin/spec.ts";
+import { installedPluginSpec } from "../plugin/spec.ts";
 import { parseArgs } from "./args.ts";
 import { usageError } from "./usage.ts";
 
@@ -51,7 +51,7 @@ async function install(argv: string[], dir: string, logger: Logger): Promise<num
   const [source, extra] = args.positionals;
   if (source === undefined || extra !== undefined)
     throw usageError(
-      "plugin install takes one PATH (a plugin executable or a directory with drover-plugin.toml)",
+      "plugin install takes one PATH (a plugin executable, a directory with drover-plugin.toml, or a TypeScript or JavaScript entry)",
     );
   const explicitPath = args.values.get("config");
   const { config } = await loadConfig({
@@ -110,13 +110,10 @@ async function inspect(argv: string[], dir: string, logger: Logger): Promise<num
   const candidates = lock.plugins.filter((p) => p.name === ref.name);
   const kind = candidates[0]?.kind ?? "executor";
   const entry = selectInstalled(lock, ref, kind, "plugin inspect");
-  const host = new PluginHost(
-    pluginSpec(entry.name, entry.executable, [], integrityOf(entry, lockPath(dir))),
-    {
-      logger,
-      handshakeTimeoutMs: 10_000,
-    },
-  );
+  const host = new PluginHost(installedPluginSpec(entry, lockPath(dir)), {
+    logger,
+    handshakeTimeoutMs: 10_000,
+  });
   try {
     const info = await host.start();
     const lines = [
@@ -127,6 +124,7 @@ async function inspect(argv: string[], dir: string, logger: Logger): Promise<num
       `capabilities:      ${info.capabilities.join(", ") || "(none)"}`,
       `installed in:      ${entry.dir}`,
       `executable:        ${entry.executable}`,
+      `runs on:           ${entry.runtime === "drover" ? "drover's embedded JavaScript runtime" : "its own (executed)"}`,
       `sha256:            ${entry.sha256}`,
       `settings schema:   ${info.settingsSchema ? "" : "(none)"}`,
     ];

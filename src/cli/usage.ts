@@ -17,7 +17,8 @@ export const USAGE = `usage:
   drover unregister [--config F] --name N | --token T [--url U] | --all-runners
                                                                      unregister from GitLab and remove from config.toml
   drover config check [--config F]                                   validate the configuration
-  drover plugin install PATH [--name N]                              install a plugin (executable or dir with drover-plugin.toml)
+  drover plugin install PATH [--name N]                              install a plugin: an executable, a dir with drover-plugin.toml,
+                                                                     or a .ts/.js entry (bundled, run on drover's runtime)
   drover plugin list | inspect NAME[@V] | remove NAME[@V] | verify   manage installed plugins
   drover init [--force] [PATH]                                       write a commented starter config.toml
 

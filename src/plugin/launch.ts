@@ -58,6 +58,7 @@ export async function launchPlugin(
         spec.command,
         spec.trust.kind === "installed" ? spec.trust.integrity : undefined,
         socketDir,
+        { copy: spec.runtime === "drover" },
       );
     } catch (err) {
       rmSync(socketDir, { recursive: true, force: true });
@@ -69,8 +70,10 @@ export async function launchPlugin(
   try {
     child = startChild({
       name: `plugin "${spec.name}"`,
-      command: target.command,
-      args: spec.args,
+      // A script plugin runs on this executable's runtime (ChildOptions.embeddedRuntime).
+      ...(spec.runtime === "drover"
+        ? { command: process.execPath, args: [target.command, ...spec.args], embeddedRuntime: true }
+        : { command: target.command, args: spec.args }),
       env: process.env,
       protocolEnv: {
         [MAGIC_COOKIE_KEY]: MAGIC_COOKIE_VALUE,

@@ -5,10 +5,10 @@ import { accessSync, constants, statSync } from "node:fs";
 import { basename } from "node:path";
 import { DroverError } from "../../kernel/errors.ts";
 import type { HookScript, HooksConfig, RunnerConfig } from "../config/model.ts";
-import { integrityOf, readLock } from "./install/lock.ts";
+import { readLock } from "./install/lock.ts";
 import { lockPath, pluginDir } from "./install/plugin-dir.ts";
 import { selectInstalled } from "./install/select.ts";
-import { builtinPluginSpec, type PluginSpec, pluginSpec } from "./spec.ts";
+import { builtinPluginSpec, installedPluginSpec, type PluginSpec, pluginSpec } from "./spec.ts";
 
 export function executorPluginSpec(runner: RunnerConfig): PluginSpec {
   switch (runner.executor) {
@@ -34,7 +34,7 @@ function installedSpec(
 ): PluginSpec {
   const lock = lockPath(pluginDir());
   const entry = selectInstalled(readLock(lock), ref, kind, where);
-  return pluginSpec(entry.name, entry.executable, [], integrityOf(entry, lock));
+  return installedPluginSpec(entry, lock);
 }
 
 /** A plugin named by path must be an executable file: a configuration error otherwise, caught by `config check`. */

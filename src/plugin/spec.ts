@@ -14,27 +14,42 @@ export interface PluginSpec {
    * (this binary); file hashes for installed plugins.
    */
   trust: { kind: "builtin" } | { kind: "path" } | { kind: "installed"; integrity: Integrity };
+  /**
+   * How `command` is started: executed ("exec"), or run as a JavaScript module by this
+   * executable's embedded runtime ("drover": an installed TypeScript or JavaScript plugin).
+   */
+  runtime: PluginRuntime;
 }
+
+export type PluginRuntime = "exec" | "drover";
 
 export function pluginSpec(
   name: string,
   command: string,
   args: string[] = [],
   integrity?: Integrity,
+  runtime: PluginRuntime = "exec",
 ): PluginSpec {
   return {
     name,
     command,
     args,
-    key: JSON.stringify([command, ...args]),
+    key: JSON.stringify([runtime, command, ...args]),
     trust: integrity ? { kind: "installed", integrity } : { kind: "path" },
+    runtime,
   };
+}
+
+/** An installed plugin as its lock entry describes it, with the hashes checked before each launch. */
+export function installedPluginSpec(entry: InstalledPlugin, lockFile: string): PluginSpec {
+  return pluginSpec(entry.name, entry.executable, [], integrityOf(entry, lockFile), entry.runtime ?? "exec");
 }
 
 /** The hidden sub-command that runs a built-in plugin. */
 export const PLUGIN_MODE_COMMAND = "__plugin";
 
 import type { BuiltinPluginName } from "../../plugins/catalog.ts";
+import { type InstalledPlugin, integrityOf } from "./install/lock.ts";
 import type { Integrity } from "./install/trust.ts";
 
 /**

@@ -22,6 +22,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
+import { docSection, titledBlocks } from "../doc-blocks.ts";
 import {
   cleanEnv,
   drover,
@@ -63,22 +64,7 @@ function missingPackages(): string[] {
 }
 
 /** The Go section of docs/plugins.md. */
-function goSection(): string {
-  const doc = readFileSync(DOC, "utf8");
-  const start = doc.indexOf("\n## Writing a plugin in Go with go-plugin\n");
-  const end = doc.indexOf("\n## ", start + 1);
-  if (start < 0 || end < 0) throw new Error(`no section "Writing a plugin in Go with go-plugin" in ${DOC}`);
-  return doc.slice(start, end);
-}
-
-/** The fenced blocks of `markdown` whose info string carries `title="NAME"`, by NAME. */
-function titledBlocks(markdown: string): Map<string, string> {
-  const blocks = new Map<string, string>();
-  for (const match of markdown.matchAll(/^```\w+ title="([^"]+)"\n([\s\S]*?)^```$/gm)) {
-    blocks.set(match[1]!, match[2]!);
-  }
-  return blocks;
-}
+const goSection = () => docSection(DOC, "Writing a plugin in Go with go-plugin");
 
 /** The packages of the section's `apt-get install` command. */
 function packagesOnThePage(section: string): string[] {

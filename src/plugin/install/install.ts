@@ -1,6 +1,8 @@
 /**
- * `drover plugin install PATH`: checks that PATH is a drover plugin by launching it once (handshake,
- * health, GetInfo), copies it into `<plugin dir>/<name>/<version>/`, and records it in the lock file.
+ * `drover plugin install PATH`: copies PATH (an executable, or a directory with a manifest) into
+ * `<plugin dir>/<name>/<version>/`, or bundles it there when it is a TypeScript or JavaScript plugin
+ * (runtime/bundle-plugin.ts); checks that the result is a drover plugin by launching it once
+ * (handshake, health, GetInfo); and records it in the lock file.
  *
  * Atomic: the copy is prepared in a staging directory inside the plugin dir and renamed into place,
  * then the lock is rewritten by rename. An interrupted install leaves the previous state (and at
@@ -8,23 +10,28 @@
  */
 import {
   chmodSync,
+  closeSync,
   cpSync,
   existsSync,
   lstatSync,
   mkdirSync,
+  openSync,
   readdirSync,
+  readSync,
   renameSync,
   rmSync,
   statSync,
+  writeFileSync,
 } from "node:fs";
-import { basename, join, resolve } from "node:path";
+import { basename, extname, join, resolve } from "node:path";
 import semver from "semver";
 import { DroverError } from "../../../kernel/errors.ts";
 import { PluginKind } from "../../../kernel/gen/drover/plugin/v1/plugin_info_pb.ts";
 import { APP_PROTOCOL_VERSIONS } from "../../../kernel/protocol/handshake.ts";
 import type { Logger } from "../../log/logger.ts";
 import { PluginHost } from "../host.ts";
-import { pluginSpec } from "../spec.ts";
+import { BUNDLE_FILE, bundlePlugin } from "../runtime/bundle-plugin.ts";
+import { type PluginRuntime, pluginSpec } from "../spec.ts";
 import { digestTree, sha256File } from "./digest.ts";
 import { type InstalledPlugin, readLock, writeLock } from "./lock.ts";
 import { isValidPluginName, MANIFEST_FILE, type Manifest, readManifest } from "./manifest.ts";
@@ -44,39 +51,29 @@ export async function installPlugin(options: InstallOptions): Promise<InstalledP
   const source = resolve(options.source);
   if (!existsSync(source))
     throw new DroverError("usage", `cannot install ${source}: no such file or directory`);
-  const fromDirectory = statSync(source).isDirectory();
-  const manifest = fromDirectory ? readManifest(source) : undefined;
   if (options.name !== undefined && !isValidPluginName(options.name)) {
     throw new DroverError(
       "usage",
       `--name ${JSON.stringify(options.name)} may contain only letters, digits, ".", "_" and "-"`,
     );
   }
+  const local = classifySource(source);
+  const manifest = local.kind === "file" ? undefined : local.manifest;
+  const runtime: PluginRuntime = local.kind === "script" ? "drover" : "exec";
 
   mkdirSync(options.pluginDir, { recursive: true, mode: 0o755 });
   removeStaleStaging(options.pluginDir);
   const staging = join(options.pluginDir, `.staging-${process.pid}-${Date.now()}`);
   try {
-    // Copy first, then check the copy: what is launched and hashed is exactly what gets installed.
+    // Copy (or bundle) first, then check the copy: what is launched and hashed is exactly what gets
+    // installed.
     mkdirSync(staging, { mode: 0o755 });
-    const executableName = manifest ? manifest.executable : basename(source);
-    if (fromDirectory) {
-      rejectSymlinks(source);
-      cpSync(source, staging, { recursive: true });
-    } else {
-      cpSync(source, join(staging, executableName));
-    }
+    const executableName = await stage(local, staging);
     stripWritePermissions(staging);
     const executable = join(staging, executableName);
-    if (!existsSync(executable)) {
-      throw new DroverError(
-        "usage",
-        `invalid plugin manifest ${join(source, MANIFEST_FILE)}: executable ${JSON.stringify(executableName)} does not exist`,
-      );
-    }
     checkTrusted(options.name ?? basename(source), executable);
 
-    const info = await probe(executable, options);
+    const info = await probe(executable, runtime, options);
     const kind =
       info.kind === PluginKind.EXECUTOR
         ? "executor"
@@ -116,6 +113,7 @@ export async function installPlugin(options: InstallOptions): Promise<InstalledP
       protocolVersions: info.protocolVersions,
       dir: finalDir,
       executable: join(finalDir, executableName),
+      ...(runtime === "drover" ? { runtime } : {}),
       sha256: sha256File(join(finalDir, executableName)),
       files,
       stamps: stampsOf(finalDir, files),
@@ -132,9 +130,71 @@ export async function installPlugin(options: InstallOptions): Promise<InstalledP
   }
 }
 
+/** What a local path holds, and so how it is installed (docs/installing-plugins.md, "Sources"). */
+type LocalSource =
+  /** An executable file, copied as is. */
+  | { kind: "file"; file: string }
+  /** A directory with a manifest naming its executable, copied as is. */
+  | { kind: "directory"; dir: string; manifest: Manifest; executable: string }
+  /** A TypeScript or JavaScript entry (a file, or a directory's manifest `main`), bundled. */
+  | { kind: "script"; entry: string; manifest: Manifest | undefined };
+
+/** What a script plugin's entry may be called; a file with a `#!` line is an executable instead. */
+const SCRIPT_EXTENSIONS = new Set([".ts", ".mts", ".cts", ".tsx", ".js", ".mjs", ".cjs", ".jsx"]);
+
+function classifySource(source: string): LocalSource {
+  if (!statSync(source).isDirectory()) {
+    return SCRIPT_EXTENSIONS.has(extname(source)) && !startsWithShebang(source)
+      ? { kind: "script", entry: source, manifest: undefined }
+      : { kind: "file", file: source };
+  }
+  const manifest = readManifest(source);
+  const relativePath =
+    manifest.program.kind === "executable" ? manifest.program.executable : manifest.program.main;
+  const path = join(source, relativePath);
+  if (!existsSync(path)) {
+    const key = manifest.program.kind === "executable" ? "executable" : "main";
+    throw new DroverError(
+      "usage",
+      `invalid plugin manifest ${join(source, MANIFEST_FILE)}: ${key} ${JSON.stringify(relativePath)} does not exist`,
+      { file: join(source, MANIFEST_FILE) },
+    );
+  }
+  return manifest.program.kind === "executable"
+    ? { kind: "directory", dir: source, manifest, executable: relativePath }
+    : { kind: "script", entry: path, manifest };
+}
+
+function startsWithShebang(file: string): boolean {
+  const fd = openSync(file, "r");
+  try {
+    const head = Buffer.alloc(2);
+    return readSync(fd, head, 0, 2, 0) === 2 && head.toString() === "#!";
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Puts what gets installed into `staging`; returns the executable's (or script's) name in it. */
+async function stage(local: LocalSource, staging: string): Promise<string> {
+  switch (local.kind) {
+    case "file":
+      cpSync(local.file, join(staging, basename(local.file)));
+      return basename(local.file);
+    case "directory":
+      rejectSymlinks(local.dir);
+      cpSync(local.dir, staging, { recursive: true });
+      return local.executable;
+    case "script":
+      writeFileSync(join(staging, BUNDLE_FILE), await bundlePlugin(local.entry), { mode: 0o644 });
+      return BUNDLE_FILE;
+  }
+}
+
 /** Launches the candidate once: handshake + health + GetInfo, then a graceful shutdown. */
-async function probe(executable: string, options: InstallOptions) {
-  const host = new PluginHost(pluginSpec(options.name ?? basename(executable), executable), {
+async function probe(executable: string, runtime: PluginRuntime, options: InstallOptions) {
+  const spec = pluginSpec(options.name ?? basename(executable), executable, [], undefined, runtime);
+  const host = new PluginHost(spec, {
     logger: options.logger,
     handshakeTimeoutMs: options.handshakeTimeoutMs,
   });

@@ -16,8 +16,13 @@ export interface InstalledPlugin {
   protocolVersions: number[];
   /** The plugin's own directory: `<plugin dir>/<name>/<version>`. */
   dir: string;
-  /** Absolute path of the executable, inside `dir`. */
+  /** Absolute path of the executable (or, with `runtime: "drover"`, the script), inside `dir`. */
   executable: string;
+  /**
+   * "drover": `executable` is a JavaScript bundle run on drover's embedded runtime (a TypeScript or
+   * JavaScript plugin, bundled at install). Absent: `executable` is executed.
+   */
+  runtime?: "drover";
   /** SHA-256 of the executable. */
   sha256: string;
   /** SHA-256 of every file in `dir` (relative path → hex digest). */
@@ -90,6 +95,7 @@ export function readLock(path: string): LockFile {
       typeof p.dir === "string" &&
       typeof p.executable === "string" &&
       typeof p.sha256 === "string" &&
+      (p.runtime === undefined || p.runtime === "drover") &&
       typeof p.files === "object" &&
       p.files !== null &&
       Array.isArray(p.protocolVersions);

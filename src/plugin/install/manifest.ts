@@ -6,6 +6,11 @@
  *   kind = "executor"            # or "lifecycle"
  *   protocol_versions = [1]
  *   executable = "plugin.py"     # relative to the directory
+ *
+ * or, for a TypeScript or JavaScript plugin bundled at install and run on drover's own runtime,
+ * instead of `executable`:
+ *
+ *   main = "src/main.ts"         # its entry, relative to the directory
  */
 import { readFileSync } from "node:fs";
 import { isAbsolute, join, normalize } from "node:path";
@@ -20,9 +25,11 @@ export interface Manifest {
   version: string;
   kind: "executor" | "lifecycle";
   protocolVersions: number[];
-  /** Relative to the plugin directory. */
-  executable: string;
+  program: ManifestProgram;
 }
+
+/** What the directory holds to run, relative to it: an executable, or a script entry to bundle. */
+export type ManifestProgram = { kind: "executable"; executable: string } | { kind: "script"; main: string };
 
 /** Plugin names become directory names: letters, digits, `.`, `_`, `-`. */
 export function isValidPluginName(name: string): boolean {
@@ -62,8 +69,23 @@ export function readManifest(dir: string): Manifest {
   if (!Array.isArray(versions) || !versions.length || !versions.every((v) => Number.isInteger(v) && v > 0)) {
     throw fail("protocol_versions: expected a non-empty list of positive integers, e.g. [1]");
   }
-  const executable = normalize(text("executable"));
-  if (isAbsolute(executable) || executable.startsWith(".."))
-    throw fail(`executable: ${JSON.stringify(executable)} must be a path inside the plugin directory`);
-  return { name, version, kind, protocolVersions: versions as number[], executable };
+  const program = manifestProgram(doc, text, fail);
+  return { name, version, kind, protocolVersions: versions as number[], program };
+}
+
+function manifestProgram(
+  doc: Record<string, unknown>,
+  text: (key: string) => string,
+  fail: (message: string) => DroverError,
+): ManifestProgram {
+  const has = (key: string) => doc[key] !== undefined;
+  if (has("executable") === has("main"))
+    throw fail(
+      "expected exactly one of executable (a program to run) and main (a TypeScript or JavaScript entry to bundle)",
+    );
+  const key = has("executable") ? "executable" : "main";
+  const path = normalize(text(key));
+  if (isAbsolute(path) || path.startsWith(".."))
+    throw fail(`${key}: ${JSON.stringify(path)} must be a path inside the plugin directory`);
+  return key === "executable" ? { kind: "executable", executable: path } : { kind: "script", main: path };
 }

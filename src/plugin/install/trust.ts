@@ -11,8 +11,8 @@
  *  - The bytes checked are the bytes executed. A one-file plugin is opened (O_NOFOLLOW), checked
  *    through that descriptor and executed through it (`/proc/<drover>/fd/<n>`): renaming another
  *    file into its place afterwards changes nothing. A plugin of several files (an interpreter and
- *    its modules) is copied, checked while it is copied, into the launch's private dir (0700), and
- *    run from there.
+ *    its modules), and a script run on drover's runtime (which opens it by path), is copied,
+ *    checked while it is copied, into the launch's private dir (0700), and run from there.
  *  - Checking is cheap when nothing changed: the lock records each file's inode, size and change
  *    times at install, and a file whose descriptor still shows them is the file that was hashed
  *    (its content cannot change without its ctime changing). Otherwise the file is hashed again.
@@ -98,13 +98,15 @@ function sameStamp(a: FileStamp | undefined, b: FileStamp): boolean {
 
 /**
  * Checks a plugin and says how to run exactly what was checked. `privateDir` (0700, the launch's
- * own) receives the copy of a plugin of several files.
+ * own) receives the copy of a plugin of several files, and of a script (`copy`): a runtime opens a
+ * script by its path, which must be a path nobody but drover can change.
  */
 export function prepareLaunch(
   plugin: string,
   executable: string,
   integrity: Integrity | undefined,
   privateDir: string,
+  options: { copy: boolean } = { copy: false },
 ): LaunchTarget {
   checkTrusted(plugin, executable);
   if (!integrity) return { command: executable, release() {} };
@@ -113,7 +115,7 @@ export function prepareLaunch(
   checkListedFiles(plugin, integrity);
   const relativeExecutable = relative(integrity.dir, executable);
   const names = Object.keys(integrity.files);
-  if (names.length === 1 && names[0] === relativeExecutable) {
+  if (!options.copy && names.length === 1 && names[0] === relativeExecutable) {
     const fd = openVerified(plugin, integrity, relativeExecutable, { useStamp: true });
     return { command: `/proc/${process.pid}/fd/${fd}`, release: () => closeSync(fd) };
   }
@@ -236,10 +238,13 @@ function openVerified(
   }
 }
 
-/** Copies a listed file into the private copy, hashing the very bytes it copies. */
+/**
+ * Copies a listed file into the private copy, hashing the very bytes it copies, unless its
+ * descriptor shows the stamp recorded at install (then its content is what was hashed then).
+ */
 function copyVerified(plugin: string, integrity: Integrity, name: string, target: string): void {
   const path = join(integrity.dir, name);
-  const { fd } = openListed(plugin, path);
+  const { fd, stamp } = openListed(plugin, path);
   try {
     mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
     const out = openSync(
@@ -248,7 +253,8 @@ function copyVerified(plugin: string, integrity: Integrity, name: string, target
       0o600,
     );
     try {
-      mismatch(plugin, path, integrity.files[name], hashDescriptor(fd, out));
+      if (sameStamp(integrity.stamps?.[name], stamp)) copyDescriptor(fd, out);
+      else mismatch(plugin, path, integrity.files[name], hashDescriptor(fd, out));
     } finally {
       closeSync(out);
     }
@@ -263,15 +269,27 @@ const CHUNK = 1024 * 1024;
 /** SHA-256 of what `fd` holds, read from its start; written on to `copyTo` as it is read. */
 function hashDescriptor(fd: number, copyTo: number | undefined): string {
   const hash = createHash("sha256");
+  readDescriptor(fd, (chunk) => {
+    hash.update(chunk);
+    if (copyTo !== undefined) writeSync(copyTo, chunk);
+  });
+  return hash.digest("hex");
+}
+
+/** Copies what `fd` holds, from its start, to `to`. */
+function copyDescriptor(fd: number, to: number): void {
+  readDescriptor(fd, (chunk) => writeSync(to, chunk));
+}
+
+/** Reads `fd` from its start in chunks (the chunk is reused: use it before returning). */
+function readDescriptor(fd: number, each: (chunk: Buffer) => void): void {
   const buffer = Buffer.allocUnsafe(CHUNK);
   for (let position = 0; ; ) {
     const n = readSync(fd, buffer, 0, CHUNK, position);
     if (n === 0) break;
-    hash.update(buffer.subarray(0, n));
-    if (copyTo !== undefined) writeSync(copyTo, buffer, 0, n);
+    each(buffer.subarray(0, n));
     position += n;
   }
-  return hash.digest("hex");
 }
 
 function mismatch(plugin: string, path: string, expected: string | undefined, actual: string): void {
