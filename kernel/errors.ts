@@ -31,6 +31,11 @@ export type ErrorCode =
    * something it does not document (`drover register`, `verify`, `unregister`).
    */
   | "coordinator"
+  /**
+   * A plugin's source (a URL, an npm registry) could not be fetched, or is not what it is pinned
+   * to (`drover plugin install`, `drover plugin sync`).
+   */
+  | "plugin_source"
   /** A bug in drover. */
   | "internal";
 

@@ -1,5 +1,6 @@
 /**
- * `drover plugin install PATH [--name N] | list | inspect NAME[@VERSION] | remove NAME[@VERSION] | verify`
+ * `drover plugin install SOURCE [--name N] [--sha256 HEX] [--registry URL] | sync [--frozen] | list |
+ * inspect NAME[@VERSION] | remove NAME[@VERSION] | verify`
  * (docs/installing-plugins.md). Output is for people; every failure is one clear line (a corrupt lock file included).
  */
 import { rmSync } from "node:fs";
@@ -7,6 +8,7 @@ import { dirname } from "node:path";
 import { DroverError } from "../../kernel/errors.ts";
 import { PluginKind } from "../../kernel/gen/drover/plugin/v1/plugin_info_pb.ts";
 import { loadConfig } from "../config/load.ts";
+import type { Config } from "../config/model.ts";
 import { ExitStatus } from "../exit-status.ts";
 import { createLogger, type Logger } from "../log/logger.ts";
 import { PluginHost } from "../plugin/host.ts";
@@ -14,7 +16,10 @@ import { installPlugin } from "../plugin/install/install.ts";
 import { integrityOf, readLock, writeLock } from "../plugin/install/lock.ts";
 import { lockPath, pluginDir } from "../plugin/install/plugin-dir.ts";
 import { selectInstalled } from "../plugin/install/select.ts";
+import { syncPlugins } from "../plugin/install/sync.ts";
 import { verifyInstalled } from "../plugin/install/trust.ts";
+import type { Registry } from "../plugin/source/npm-registry.ts";
+import { parseSha256 } from "../plugin/source/specifier.ts";
 import { installedPluginSpec } from "../plugin/spec.ts";
 import { parseArgs } from "./args.ts";
 import { usageError } from "./usage.ts";
@@ -37,40 +42,89 @@ export async function pluginCommand(
       return remove(rest, dir);
     case "verify":
       return verify(rest, dir);
+    case "sync":
+      return sync(rest, dir, logger);
     default:
       throw usageError(
         sub === undefined
-          ? "plugin needs a sub-command: install, list, inspect, remove, verify"
+          ? "plugin needs a sub-command: install, sync, list, inspect, remove, verify"
           : `unknown plugin sub-command ${JSON.stringify(sub)}`,
       );
   }
 }
 
 async function install(argv: string[], dir: string, logger: Logger): Promise<number> {
-  const args = parseArgs(argv, { values: ["name", "config"] });
+  const args = parseArgs(argv, { values: ["name", "config", "sha256", "registry"] });
   const [source, extra] = args.positionals;
   if (source === undefined || extra !== undefined)
     throw usageError(
-      "plugin install takes one PATH (a plugin executable, a directory with drover-plugin.toml, or a TypeScript or JavaScript entry)",
+      "plugin install takes one SOURCE: a path (an executable, a directory with drover-plugin.toml, a TypeScript or JavaScript entry), an https:// URL of a tarball, or npm:NAME[@RANGE]",
     );
-  const explicitPath = args.values.get("config");
+  const config = await configFrom(args.values.get("config"));
+  const name = args.values.get("name");
+  let sha256 = args.values.get("sha256");
+  if (sha256 !== undefined) {
+    try {
+      sha256 = parseSha256(sha256);
+    } catch (err) {
+      throw usageError((err as Error).message);
+    }
+  }
+  const entry = await installPlugin({
+    source,
+    ...(name === undefined ? {} : { name }),
+    ...(sha256 === undefined ? {} : { sha256 }),
+    pluginDir: dir,
+    registry: registryFor(config, args.values.get("registry")),
+    logger,
+    handshakeTimeoutMs: config.pluginHandshakeTimeoutMs,
+  });
+  const from = entry.source?.package ?? entry.source?.specifier;
+  process.stdout.write(
+    `installed ${entry.name} ${entry.version} (${entry.kind}) in ${entry.dir}\n  sha256 ${entry.sha256}\n${from && from !== entry.source?.specifier ? `  from ${from}\n` : ""}${entry.source?.integrity ? `  source ${entry.source.integrity}\n` : ""}`,
+  );
+  return ExitStatus.ok;
+}
+
+async function sync(argv: string[], dir: string, logger: Logger): Promise<number> {
+  const args = parseArgs(argv, { values: ["config", "registry"], flags: ["frozen"] });
+  if (args.positionals.length) throw usageError("plugin sync takes no arguments");
+  const config = await configFrom(args.values.get("config"));
+  await syncPlugins(config, {
+    frozen: args.flags.has("frozen"),
+    pluginDir: dir,
+    registry: registryFor(config, args.values.get("registry")),
+    logger,
+    handshakeTimeoutMs: config.pluginHandshakeTimeoutMs,
+    report: (line) => process.stdout.write(`${line}\n`),
+  });
+  return ExitStatus.ok;
+}
+
+async function configFrom(explicitPath: string | undefined): Promise<Config> {
   const { config } = await loadConfig({
     ...(explicitPath === undefined ? {} : { explicitPath }),
     env: process.env,
     cwd: process.cwd(),
   });
-  const name = args.values.get("name");
-  const entry = await installPlugin({
-    source,
-    ...(name === undefined ? {} : { name }),
-    pluginDir: dir,
-    logger,
-    handshakeTimeoutMs: config.pluginHandshakeTimeoutMs,
-  });
-  process.stdout.write(
-    `installed ${entry.name} ${entry.version} (${entry.kind}) in ${entry.dir}\n  sha256 ${entry.sha256}\n`,
-  );
-  return ExitStatus.ok;
+  return config;
+}
+
+/**
+ * The npm registry for `npm:` sources: `--registry`, else config.toml's `plugin_registry`; its
+ * token, for a private registry, from DROVER_PLUGIN_REGISTRY_TOKEN (never from the config file).
+ */
+function registryFor(config: Config, flag: string | undefined): Registry {
+  let url = config.pluginRegistry;
+  if (flag !== undefined) {
+    try {
+      url = new URL(flag.endsWith("/") ? flag : `${flag}/`).href;
+    } catch {
+      throw usageError(`--registry ${JSON.stringify(flag)} is not a URL`);
+    }
+  }
+  const token = process.env.DROVER_PLUGIN_REGISTRY_TOKEN;
+  return token ? { url, token } : { url };
 }
 
 function list(argv: string[], dir: string): number {

@@ -17,8 +17,11 @@ export const USAGE = `usage:
   drover unregister [--config F] --name N | --token T [--url U] | --all-runners
                                                                      unregister from GitLab and remove from config.toml
   drover config check [--config F]                                   validate the configuration
-  drover plugin install PATH [--name N]                              install a plugin: an executable, a dir with drover-plugin.toml,
-                                                                     or a .ts/.js entry (bundled, run on drover's runtime)
+  drover plugin install SOURCE [--name N] [--sha256 HEX]            install a plugin from a path (an executable, a dir with
+                                                                     drover-plugin.toml, a .ts/.js entry run on drover's runtime),
+                                                                     an https:// tarball (pinned), or npm:NAME[@RANGE]
+  drover plugin sync [--frozen] [--config F]                         install the plugins config.toml declares with a source;
+                                                                     --frozen never fetches and fails on anything missing
   drover plugin list | inspect NAME[@V] | remove NAME[@V] | verify   manage installed plugins
   drover init [--force] [PATH]                                       write a commented starter config.toml
 

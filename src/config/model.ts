@@ -31,6 +31,8 @@ export interface Config {
   shutdownTimeoutSeconds: number;
   /** `listen_address` (`host:port` for Prometheus metrics), undefined when not set. */
   listenAddress: string | undefined;
+  /** `plugin_registry`: the npm registry of `npm:` plugin sources, with a trailing slash. */
+  pluginRegistry: string;
   /** Never empty: with no file, or a file without `[[runners]]`, one default shell runner. */
   runners: RunnerConfig[];
   hooks: HooksConfig;
@@ -128,7 +130,13 @@ export type Executor = RunnerConfig["executor"];
 /** Which plugin: a file on disk (not installed), or an installed one picked by name and version range. */
 export type PluginRef =
   | { kind: "path"; path: string /* absolute */ }
-  | { kind: "installed"; name: string; version?: string /* semver range */ };
+  | {
+      kind: "installed";
+      name: string;
+      version?: string /* semver range */;
+      /** Where `drover plugin sync` installs it from (a source specifier); drover run/exec never fetch. */
+      source?: string;
+    };
 
 export interface HookScript {
   /** Absolute path of the script. */
@@ -167,6 +175,7 @@ export interface ConfigProblem {
 export const Defaults = {
   concurrent: 1,
   pluginHandshakeTimeoutSeconds: 10,
+  pluginRegistry: "https://registry.npmjs.org/",
   checkIntervalSeconds: 3,
   shutdownTimeoutSeconds: 30,
   requestConcurrency: 1,
@@ -210,6 +219,7 @@ export function defaultConfig(): Config {
     checkIntervalSeconds: Defaults.checkIntervalSeconds,
     shutdownTimeoutSeconds: Defaults.shutdownTimeoutSeconds,
     listenAddress: undefined,
+    pluginRegistry: Defaults.pluginRegistry,
     runners: [defaultRunner()],
     hooks: { jobStarted: [], jobCompleted: [], plugins: [], passVariables: [] },
     source: undefined,

@@ -1,8 +1,10 @@
 /**
- * `name` / `path` / `version` of a plugin reference, shared by `[runners.plugin]` and `[[hooks.plugins]]`.
+ * `name` / `path` / `version` / `source` of a plugin reference, shared by `[runners.plugin]` and
+ * `[[hooks.plugins]]`.
  */
 import { isAbsolute } from "node:path";
 import { validRange } from "semver";
+import { parseSpecifier, SpecifierError } from "../plugin/source/specifier.ts";
 import type { TableReader } from "./fields.ts";
 import type { PluginRef } from "./model.ts";
 
@@ -17,6 +19,18 @@ export function readPluginRef(r: TableReader): PluginRef | undefined {
   const path = r.string("path");
   const name = r.string("name");
   const version = r.string("version");
+  const source = readSource(r);
+  if (source !== undefined && name === undefined && path === undefined) {
+    r.problems.error(
+      r.at("source"),
+      "source says where `drover plugin sync` installs the plugin from; name the plugin too (name = ...)",
+    );
+    return undefined;
+  }
+  if (path !== undefined && source !== undefined) {
+    r.problems.error(r.at("source"), "source applies to an installed plugin (name), not to path");
+    return undefined;
+  }
   if (path !== undefined && name !== undefined) {
     r.problems.error(
       r.at("path"),
@@ -51,12 +65,41 @@ export function readPluginRef(r: TableReader): PluginRef | undefined {
       );
       ok = false;
     }
-    if (!ok) return undefined;
-    return version === undefined ? { kind: "installed", name } : { kind: "installed", name, version };
+    if (!ok || source === null) return undefined;
+    return {
+      kind: "installed",
+      name,
+      ...(version === undefined ? {} : { version }),
+      ...(source === undefined ? {} : { source }),
+    };
   }
   // Only report "missing" when neither key was there at all (not when one had the wrong type).
   if (r.get("path") === undefined && r.get("name") === undefined) {
     r.problems.error(r.path, "expected name (an installed plugin) or path (a plugin executable)");
   }
   return undefined;
+}
+
+/**
+ * `source`: a specifier `drover plugin sync` installs from (docs/installing-plugins.md, "Sources").
+ * undefined when absent, null when invalid (reported).
+ */
+function readSource(r: TableReader): string | null | undefined {
+  const source = r.string("source");
+  if (source === undefined) return undefined;
+  try {
+    const parsed = parseSpecifier(source, "/");
+    if (parsed.kind === "path" && !isAbsolute(source)) {
+      r.problems.error(
+        r.at("source"),
+        `a local plugin source must be an absolute path, got ${JSON.stringify(source)}`,
+      );
+      return null;
+    }
+    return source;
+  } catch (err) {
+    if (!(err instanceof SpecifierError)) throw err;
+    r.problems.error(r.at("source"), err.message);
+    return null;
+  }
 }

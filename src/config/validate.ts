@@ -45,6 +45,7 @@ export function validateConfig(
   const checkIntervalSeconds = r.positiveOrDefault("check_interval", Defaults.checkIntervalSeconds);
   const shutdownTimeoutSeconds = r.positiveOrDefault("shutdown_timeout", Defaults.shutdownTimeoutSeconds);
   const listenAddress = r.string("listen_address");
+  const pluginRegistry = readPluginRegistry(r);
   r.ignore("session_server"); // GitLab's interactive web terminal: not supported, harmless
   const runners = readRunners(r);
   const hooksTable = r.subTable("hooks");
@@ -62,10 +63,31 @@ export function validateConfig(
     checkIntervalSeconds,
     shutdownTimeoutSeconds,
     listenAddress,
+    pluginRegistry,
     runners: runners.length > 0 ? runners : [defaultRunner()],
     hooks,
     source,
   };
+}
+
+/** `plugin_registry`: the npm registry `npm:` plugin sources come from; an http(s) URL. */
+function readPluginRegistry(r: TableReader): string {
+  const value = r.string("plugin_registry");
+  if (value === undefined) return Defaults.pluginRegistry;
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== "https:" && url.protocol !== "http:") || url.username || url.password) {
+    r.problems.error(
+      r.at("plugin_registry"),
+      `expected the http(s) URL of an npm registry without credentials (a token goes in DROVER_PLUGIN_REGISTRY_TOKEN), got ${JSON.stringify(value)}`,
+    );
+    return Defaults.pluginRegistry;
+  }
+  return url.href.endsWith("/") ? url.href : `${url.href}/`;
 }
 
 function readRunners(r: TableReader): RunnerConfig[] {

@@ -7,7 +7,7 @@ import { DroverError } from "../../kernel/errors.ts";
 import type { HookScript, HooksConfig, RunnerConfig } from "../config/model.ts";
 import { readLock } from "./install/lock.ts";
 import { lockPath, pluginDir } from "./install/plugin-dir.ts";
-import { selectInstalled } from "./install/select.ts";
+import { type PluginReference, selectInstalled } from "./install/select.ts";
 import { builtinPluginSpec, installedPluginSpec, type PluginSpec, pluginSpec } from "./spec.ts";
 
 export function executorPluginSpec(runner: RunnerConfig): PluginSpec {
@@ -27,11 +27,7 @@ export function executorPluginSpec(runner: RunnerConfig): PluginSpec {
 }
 
 /** An installed plugin by name and version range: the highest match in the lock file, with its hashes. */
-function installedSpec(
-  ref: { name: string; version?: string },
-  kind: "executor" | "lifecycle",
-  where: string,
-): PluginSpec {
+function installedSpec(ref: PluginReference, kind: "executor" | "lifecycle", where: string): PluginSpec {
   const lock = lockPath(pluginDir());
   const entry = selectInstalled(readLock(lock), ref, kind, where);
   return installedPluginSpec(entry, lock);

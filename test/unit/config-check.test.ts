@@ -87,6 +87,7 @@ connection_max_age = "15m0s"
       checkIntervalSeconds: 3,
       shutdownTimeoutSeconds: 30,
       listenAddress: undefined,
+      pluginRegistry: "https://registry.npmjs.org/",
       runners: [
         {
           name: "shell-1",

@@ -123,6 +123,7 @@ describe("loadConfig", () => {
         checkIntervalSeconds: 3,
         shutdownTimeoutSeconds: 30,
         listenAddress: undefined,
+        pluginRegistry: "https://registry.npmjs.org/",
         runners: [
           {
             name: "default",

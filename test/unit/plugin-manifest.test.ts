@@ -25,6 +25,25 @@ describe("drover-plugin.toml", () => {
     expect(read().program).toEqual({ kind: "script", main: "src/main.ts" });
   });
 
+  test("platform_packages: an npm package per platform", () => {
+    const { dir, read } = manifest(
+      '[platform_packages]\nlinux-x64 = "@acme/lxd-linux-x64"\nlinux-arm64 = "lxd-arm"\n',
+    );
+    using _ = dir;
+    expect(read().program).toEqual({
+      kind: "platforms",
+      packages: { "linux-x64": "@acme/lxd-linux-x64", "linux-arm64": "lxd-arm" },
+    });
+  });
+
+  test("platform_packages naming something that is not a package: refused, naming the platform", () => {
+    const { dir, read, file } = manifest('[platform_packages]\nlinux-x64 = "../../etc"\n');
+    using _ = dir;
+    expect(read).toThrow(
+      `invalid plugin manifest ${file}: platform_packages.linux-x64: expected an npm package name, got "../../etc"`,
+    );
+  });
+
   test.each([
     ["neither", ""],
     ["both", 'executable = "plugin"\nmain = "main.ts"\n'],
@@ -32,7 +51,7 @@ describe("drover-plugin.toml", () => {
     const { dir, read, file } = manifest(body);
     using _dir = dir;
     expect(read).toThrow(
-      `invalid plugin manifest ${file}: expected exactly one of executable (a program to run) and main (a TypeScript or JavaScript entry to bundle)`,
+      `invalid plugin manifest ${file}: expected exactly one of executable (a program to run), main (a TypeScript or JavaScript entry to bundle) and platform_packages (an npm package per platform)`,
     );
   });
 

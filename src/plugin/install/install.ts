@@ -8,70 +8,76 @@
  * then the lock is rewritten by rename. An interrupted install leaves the previous state (and at
  * worst a `.staging-*` directory, removed by the next install).
  */
-import {
-  chmodSync,
-  closeSync,
-  cpSync,
-  existsSync,
-  lstatSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
-import { basename, extname, join, resolve } from "node:path";
+import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { basename, join } from "node:path";
 import semver from "semver";
 import { DroverError } from "../../../kernel/errors.ts";
 import { PluginKind } from "../../../kernel/gen/drover/plugin/v1/plugin_info_pb.ts";
 import { APP_PROTOCOL_VERSIONS } from "../../../kernel/protocol/handshake.ts";
 import type { Logger } from "../../log/logger.ts";
 import { PluginHost } from "../host.ts";
-import { BUNDLE_FILE, bundlePlugin } from "../runtime/bundle-plugin.ts";
+import { fetchSource } from "../source/fetch-source.ts";
+import type { Registry } from "../source/npm-registry.ts";
+import { parseSpecifier, type SourceSpecifier, SpecifierError } from "../source/specifier.ts";
 import { type PluginRuntime, pluginSpec } from "../spec.ts";
 import { digestTree, sha256File } from "./digest.ts";
-import { type InstalledPlugin, readLock, writeLock } from "./lock.ts";
-import { isValidPluginName, MANIFEST_FILE, type Manifest, readManifest } from "./manifest.ts";
+import { type LocalSource, localSource, stage } from "./local-source.ts";
+import { type InstalledPlugin, type LockFile, readLock, type SourceRecord, writeLock } from "./lock.ts";
+import { isValidPluginName, type Manifest } from "./manifest.ts";
 import { lockPath } from "./plugin-dir.ts";
 import { checkTrusted, type FileStamp, stampOf } from "./trust.ts";
 
 export interface InstallOptions {
+  /** A source specifier (source/specifier.ts): a local path, a pinned URL, `npm:NAME@RANGE`. */
   source: string;
+  /** `--sha256`: the pin of a URL source. */
+  sha256?: string;
   /** `--name`: install under this name instead of the one the plugin reports. */
   name?: string;
   pluginDir: string;
+  /** Where `npm:` sources are resolved. */
+  registry: Registry;
   logger: Logger;
   handshakeTimeoutMs: number;
 }
 
 export async function installPlugin(options: InstallOptions): Promise<InstalledPlugin> {
-  const source = resolve(options.source);
-  if (!existsSync(source))
-    throw new DroverError("usage", `cannot install ${source}: no such file or directory`);
+  const specifier = parseSource(options.source);
   if (options.name !== undefined && !isValidPluginName(options.name)) {
     throw new DroverError(
       "usage",
       `--name ${JSON.stringify(options.name)} may contain only letters, digits, ".", "_" and "-"`,
     );
   }
-  const local = classifySource(source);
-  const manifest = local.kind === "file" ? undefined : local.manifest;
-  const runtime: PluginRuntime = local.kind === "script" ? "drover" : "exec";
+  if (options.sha256 !== undefined && specifier.kind !== "url")
+    throw new DroverError(
+      "usage",
+      "--sha256 pins a URL source; npm packages are checked against the registry's integrity, local files need none",
+    );
+  if (specifier.kind === "path" && !existsSync(specifier.path))
+    throw new DroverError("usage", `cannot install ${specifier.path}: no such file or directory`);
 
   mkdirSync(options.pluginDir, { recursive: true, mode: 0o755 });
   removeStaleStaging(options.pluginDir);
-  const staging = join(options.pluginDir, `.staging-${process.pid}-${Date.now()}`);
+  const work = join(options.pluginDir, `.staging-${process.pid}-${Date.now()}`);
   try {
+    mkdirSync(work, { mode: 0o700 });
+    const lockFile = lockPath(options.pluginDir);
+    const { local, record, label } =
+      specifier.kind === "path"
+        ? { local: localSource(specifier.path), record: { specifier: specifier.path }, label: specifier.path }
+        : await fetched(specifier, options, join(work, "fetched"), readLock(lockFile));
+    const manifest = local.kind === "file" ? undefined : local.manifest;
+    const runtime: PluginRuntime = local.kind === "script" ? "drover" : "exec";
+
     // Copy (or bundle) first, then check the copy: what is launched and hashed is exactly what gets
     // installed.
+    const staging = join(work, "plugin");
     mkdirSync(staging, { mode: 0o755 });
     const executableName = await stage(local, staging);
     stripWritePermissions(staging);
     const executable = join(staging, executableName);
-    checkTrusted(options.name ?? basename(source), executable);
+    checkTrusted(options.name ?? manifest?.name ?? basename(executable), executable);
 
     const info = await probe(executable, runtime, options);
     const kind =
@@ -80,7 +86,7 @@ export async function installPlugin(options: InstallOptions): Promise<InstalledP
         : info.kind === PluginKind.LIFECYCLE
           ? "lifecycle"
           : undefined;
-    const refuse = (why: string) => new DroverError("plugin_launch", `refusing to install ${source}: ${why}`);
+    const refuse = (why: string) => new DroverError("plugin_launch", `refusing to install ${label}: ${why}`);
     if (!kind) throw refuse("it reports no kind (executor or lifecycle) in GetInfo");
     if (!semver.valid(info.version))
       throw refuse(`its version ${JSON.stringify(info.version)} is not a semantic version`);
@@ -114,81 +120,47 @@ export async function installPlugin(options: InstallOptions): Promise<InstalledP
       dir: finalDir,
       executable: join(finalDir, executableName),
       ...(runtime === "drover" ? { runtime } : {}),
+      source: record,
       sha256: sha256File(join(finalDir, executableName)),
       files,
       stamps: stampsOf(finalDir, files),
       installedAt: new Date().toISOString(),
     };
-    const path = lockPath(options.pluginDir);
-    const lock = readLock(path);
+    const lock = readLock(lockFile);
     lock.plugins = lock.plugins.filter((p) => !(p.name === name && p.version === info.version));
     lock.plugins.push(entry);
-    writeLock(path, lock);
+    writeLock(lockFile, lock);
     return entry;
   } finally {
-    rmSync(staging, { recursive: true, force: true });
+    rmSync(work, { recursive: true, force: true });
   }
 }
 
-/** What a local path holds, and so how it is installed (docs/installing-plugins.md, "Sources"). */
-type LocalSource =
-  /** An executable file, copied as is. */
-  | { kind: "file"; file: string }
-  /** A directory with a manifest naming its executable, copied as is. */
-  | { kind: "directory"; dir: string; manifest: Manifest; executable: string }
-  /** A TypeScript or JavaScript entry (a file, or a directory's manifest `main`), bundled. */
-  | { kind: "script"; entry: string; manifest: Manifest | undefined };
-
-/** What a script plugin's entry may be called; a file with a `#!` line is an executable instead. */
-const SCRIPT_EXTENSIONS = new Set([".ts", ".mts", ".cts", ".tsx", ".js", ".mjs", ".cjs", ".jsx"]);
-
-function classifySource(source: string): LocalSource {
-  if (!statSync(source).isDirectory()) {
-    return SCRIPT_EXTENSIONS.has(extname(source)) && !startsWithShebang(source)
-      ? { kind: "script", entry: source, manifest: undefined }
-      : { kind: "file", file: source };
-  }
-  const manifest = readManifest(source);
-  const relativePath =
-    manifest.program.kind === "executable" ? manifest.program.executable : manifest.program.main;
-  const path = join(source, relativePath);
-  if (!existsSync(path)) {
-    const key = manifest.program.kind === "executable" ? "executable" : "main";
-    throw new DroverError(
-      "usage",
-      `invalid plugin manifest ${join(source, MANIFEST_FILE)}: ${key} ${JSON.stringify(relativePath)} does not exist`,
-      { file: join(source, MANIFEST_FILE) },
-    );
-  }
-  return manifest.program.kind === "executable"
-    ? { kind: "directory", dir: source, manifest, executable: relativePath }
-    : { kind: "script", entry: path, manifest };
-}
-
-function startsWithShebang(file: string): boolean {
-  const fd = openSync(file, "r");
+function parseSource(text: string): SourceSpecifier {
   try {
-    const head = Buffer.alloc(2);
-    return readSync(fd, head, 0, 2, 0) === 2 && head.toString() === "#!";
-  } finally {
-    closeSync(fd);
+    return parseSpecifier(text);
+  } catch (err) {
+    if (err instanceof SpecifierError) throw new DroverError("usage", `plugin source ${err.message}`);
+    throw err;
   }
 }
 
-/** Puts what gets installed into `staging`; returns the executable's (or script's) name in it. */
-async function stage(local: LocalSource, staging: string): Promise<string> {
-  switch (local.kind) {
-    case "file":
-      cpSync(local.file, join(staging, basename(local.file)));
-      return basename(local.file);
-    case "directory":
-      rejectSymlinks(local.dir);
-      cpSync(local.dir, staging, { recursive: true });
-      return local.executable;
-    case "script":
-      writeFileSync(join(staging, BUNDLE_FILE), await bundlePlugin(local.entry), { mode: 0o644 });
-      return BUNDLE_FILE;
-  }
+/** A URL or npm source, downloaded, verified and unpacked into `into`. */
+async function fetched(
+  specifier: Exclude<SourceSpecifier, { kind: "path" }>,
+  options: InstallOptions,
+  into: string,
+  lock: LockFile,
+): Promise<{ local: LocalSource; record: SourceRecord; label: string }> {
+  const { dir, record } = await fetchSource(specifier, {
+    into,
+    registry: options.registry,
+    lock,
+    ...(options.sha256 === undefined ? {} : { sha256: options.sha256 }),
+  });
+  const local = localSource(dir);
+  if (local.kind === "file") throw new Error("a fetched source is a directory");
+  return { local, record, label: record.package ?? record.specifier };
 }
 
 /** Launches the candidate once: handshake + health + GetInfo, then a graceful shutdown. */
@@ -239,17 +211,6 @@ function stripWritePermissions(root: string): void {
     chmodSync(path, statSync(path).mode & 0o755);
   }
   chmodSync(root, 0o755);
-}
-
-function rejectSymlinks(root: string): void {
-  for (const entry of readdirSync(root, { recursive: true }) as string[]) {
-    if (lstatSync(join(root, entry)).isSymbolicLink()) {
-      throw new DroverError(
-        "usage",
-        `cannot install ${root}: ${entry} is a symbolic link; a plugin directory must hold only regular files`,
-      );
-    }
-  }
 }
 
 function removeStaleStaging(dir: string): void {

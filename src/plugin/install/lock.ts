@@ -27,9 +27,28 @@ export interface InstalledPlugin {
   sha256: string;
   /** SHA-256 of every file in `dir` (relative path → hex digest). */
   files: Record<string, string>;
+  /** Where it was installed from; absent in older locks. */
+  source?: SourceRecord;
   /** Each file's inode, size and change times at install (trust.ts); absent in older locks. */
   stamps?: Record<string, FileStamp>;
   installedAt: string;
+}
+
+/**
+ * Where an installed plugin came from (src/plugin/source): what `drover plugin sync` compares with
+ * config.toml's `source`, and, for a download, what it was and its digest.
+ */
+export interface SourceRecord {
+  /** The source as given (a local path made absolute, a URL without its #sha256 pin, `npm:NAME@RANGE`). */
+  specifier: string;
+  /** npm: the package and version the range resolved to, `@acme/drover-lxd@1.2.0`. */
+  package?: string;
+  /** A download: the tarball's URL. */
+  tarball?: string;
+  /** A download: its digest as SRI (`sha512-...` from the registry, `sha256-...` from a pin). */
+  integrity?: string;
+  /** npm `[platform_packages]`: the package installed for this host, checked the same way. */
+  platformPackage?: { package: string; tarball: string; integrity: string };
 }
 
 /** What the launch checks of an installed plugin need from its lock entry. */
@@ -96,6 +115,7 @@ export function readLock(path: string): LockFile {
       typeof p.executable === "string" &&
       typeof p.sha256 === "string" &&
       (p.runtime === undefined || p.runtime === "drover") &&
+      (p.source === undefined || (typeof p.source === "object" && typeof p.source?.specifier === "string")) &&
       typeof p.files === "object" &&
       p.files !== null &&
       Array.isArray(p.protocolVersions);

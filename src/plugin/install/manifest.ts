@@ -28,8 +28,15 @@ export interface Manifest {
   program: ManifestProgram;
 }
 
-/** What the directory holds to run, relative to it: an executable, or a script entry to bundle. */
-export type ManifestProgram = { kind: "executable"; executable: string } | { kind: "script"; main: string };
+/**
+ * What the directory holds to run, relative to it: an executable, or a script entry to bundle; or,
+ * in an npm package, which package holds the executable for each platform (`[platform_packages]`,
+ * `linux-x64 = "@acme/drover-lxd-linux-x64"`, as esbuild ships its binaries).
+ */
+export type ManifestProgram =
+  | { kind: "executable"; executable: string }
+  | { kind: "script"; main: string }
+  | { kind: "platforms"; packages: Record<string, string> };
 
 /** Plugin names become directory names: letters, digits, `.`, `_`, `-`. */
 export function isValidPluginName(name: string): boolean {
@@ -78,14 +85,32 @@ function manifestProgram(
   text: (key: string) => string,
   fail: (message: string) => DroverError,
 ): ManifestProgram {
-  const has = (key: string) => doc[key] !== undefined;
-  if (has("executable") === has("main"))
+  const keys = ["executable", "main", "platform_packages"].filter((key) => doc[key] !== undefined);
+  const [key] = keys;
+  if (keys.length !== 1 || key === undefined)
     throw fail(
-      "expected exactly one of executable (a program to run) and main (a TypeScript or JavaScript entry to bundle)",
+      "expected exactly one of executable (a program to run), main (a TypeScript or JavaScript entry to bundle) and platform_packages (an npm package per platform)",
     );
-  const key = has("executable") ? "executable" : "main";
+  if (key === "platform_packages") return { kind: "platforms", packages: platformPackages(doc[key], fail) };
   const path = normalize(text(key));
   if (isAbsolute(path) || path.startsWith(".."))
     throw fail(`${key}: ${JSON.stringify(path)} must be a path inside the plugin directory`);
   return key === "executable" ? { kind: "executable", executable: path } : { kind: "script", main: path };
+}
+
+function platformPackages(value: unknown, fail: (message: string) => DroverError): Record<string, string> {
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    throw fail('platform_packages: expected a table like { linux-x64 = "@acme/drover-lxd-linux-x64" }');
+  const packages: Record<string, string> = {};
+  for (const [platform, name] of Object.entries(value)) {
+    if (!/^[a-z0-9]+-[a-z0-9]+$/.test(platform))
+      throw fail(
+        `platform_packages: ${JSON.stringify(platform)} is not a platform like linux-x64 or linux-arm64`,
+      );
+    if (typeof name !== "string" || !/^(?:@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*$/.test(name))
+      throw fail(`platform_packages.${platform}: expected an npm package name, got ${JSON.stringify(name)}`);
+    packages[platform] = name;
+  }
+  if (!Object.keys(packages).length) throw fail("platform_packages: names no platform");
+  return packages;
 }
