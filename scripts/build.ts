@@ -4,18 +4,17 @@
  * --bytecode and --minify make start-up faster. --no-compile-autoload-dotenv/-bunfig stop the
  * binary from reading a `.env` or `bunfig.toml` in whatever directory an administrator runs it from.
  *
- * The plugin SDK, bundled with its dependencies, goes in as an embedded file: `drover plugin
- * install` bundles TypeScript and JavaScript plugins against it (src/plugin/runtime/embedded-sdk.ts).
+ * The plugin SDK (bundled with its dependencies, and its declarations) and the plugin project
+ * templates go in as embedded files (scripts/embedded-assets.ts): `drover plugin install` bundles
+ * TypeScript and JavaScript plugins against the SDK, `drover plugin new` writes the templates.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { bundleSdk, EMBEDDED_SDK_FILE } from "../src/plugin/runtime/embedded-sdk.ts";
+import { writeEmbeddedAssets } from "./embedded-assets.ts";
 import { BUN, DROVER, ROOT } from "./paths.ts";
 
 mkdirSync(dirname(DROVER), { recursive: true });
-const embeddedSdk = join(dirname(DROVER), "embedded", EMBEDDED_SDK_FILE);
-mkdirSync(dirname(embeddedSdk), { recursive: true });
-writeFileSync(embeddedSdk, await bundleSdk());
+const embedded = await writeEmbeddedAssets(join(dirname(DROVER), "embedded"));
 
 // CI_RUNNER_REVISION and the coordinator's `revision`: the commit, when building from a git checkout.
 const head = Bun.spawnSync(["git", "rev-parse", "--short=8", "HEAD"], { cwd: ROOT, stderr: "ignore" });
@@ -32,7 +31,7 @@ const args = [
   "--define",
   `DROVER_REVISION=${JSON.stringify(revision)}`,
   join(ROOT, "src", "main.ts"),
-  embeddedSdk,
+  ...embedded,
   "--outfile",
   DROVER,
 ];

@@ -101,9 +101,10 @@ export interface ChildOptions {
    * is started on purpose to run the given file; the runtime starts isolated from its working
    * directory (RUNTIME_ISOLATION); and a preloaded line removes BUN_BE_BUN from the script's own
    * environment before the script runs, so that a Bun-compiled program it starts (drover included)
-   * is that program, not `bun`.
+   * is that program, not `bun`. `"test"`: the runtime's test runner instead, `args` its arguments
+   * (`drover plugin test`).
    */
-  embeddedRuntime?: boolean;
+  embeddedRuntime?: true | "test";
 }
 
 /** Where a job's processes belong (the protocol's JobContainment has the same shape). */
@@ -177,7 +178,7 @@ export function startChild(options: ChildOptions): Child {
   try {
     let args = options.args ?? [];
     if (options.embeddedRuntime) {
-      args = embeddedRuntimeArgs(options.command, args);
+      args = embeddedRuntimeArgs(options.command, args, options.embeddedRuntime);
       // After scrubbing, for this child only (see ChildOptions.embeddedRuntime).
       env[EMBEDDED_RUNTIME_ENV] = "1";
     }
@@ -392,8 +393,12 @@ const RUNTIME_ISOLATION = ["--no-env-file", "--config=/dev/null", "--no-install"
 /** The file preloaded into an `embeddedRuntime` child; made at first use, removed at exit. */
 let runtimePreload: string | undefined;
 
-/** The arguments that make this executable, started with BUN_BE_BUN=1, run `args` as `node args` would. */
-function embeddedRuntimeArgs(command: string, args: readonly string[]): string[] {
+/**
+ * The arguments that make this executable, started with BUN_BE_BUN=1, run `args` as `node args`
+ * would, or run its test runner with `args`. The sub-command comes first: after options, `test`
+ * would name a package.json script.
+ */
+function embeddedRuntimeArgs(command: string, args: readonly string[], mode: true | "test"): string[] {
   if (command !== process.execPath) {
     throw new Error(
       `embeddedRuntime runs this executable only (${JSON.stringify(process.execPath)}), not ${JSON.stringify(command)}`,
@@ -406,7 +411,8 @@ function embeddedRuntimeArgs(command: string, args: readonly string[]): string[]
     process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
     runtimePreload = file;
   }
-  return [...RUNTIME_ISOLATION, "--preload", runtimePreload, ...args];
+  const isolated = [...RUNTIME_ISOLATION, "--preload", runtimePreload];
+  return mode === "test" ? ["test", ...isolated, ...args] : [...isolated, ...args];
 }
 
 /** A child that could not be started at all: closed pipes, and an exit that says why. */

@@ -1,11 +1,15 @@
-/** Constructors for the LifecycleEvent messages the script-hooks plugin streams back to drover. */
+/** The LifecycleEvent messages the script-hooks plugin streams back to drover: the SDK's, under the names this plugin uses. */
 import {
-  AnnotationLevel,
+  addPath,
+  annotation,
   type LifecycleEventSchema,
   type MessageInitShape,
+  mask,
   output,
   ResultKind,
   result,
+  setEnv,
+  stepSummary,
 } from "@drover/plugin-sdk";
 import type { AnnotationProperties } from "./workflow-commands.ts";
 
@@ -15,51 +19,21 @@ export type Stream = "stdout" | "stderr";
 /** An output chunk: the SDK's own, whose shape fits every stream (StageEvent and LifecycleEvent). */
 export const outputEvent: (stream: Stream, data: Uint8Array | string) => LifecycleEventInit = output;
 
-const LEVELS = {
-  error: AnnotationLevel.ERROR,
-  warning: AnnotationLevel.WARNING,
-  notice: AnnotationLevel.NOTICE,
-} as const;
-
+/** An annotation from a workflow command's properties (`col` is GitHub's name for the column). */
 export function annotationEvent(
-  level: keyof typeof LEVELS,
+  level: "error" | "warning" | "notice",
   message: string,
   properties: AnnotationProperties = {},
 ): LifecycleEventInit {
-  return {
-    event: {
-      case: "annotation",
-      value: {
-        level: LEVELS[level],
-        message,
-        title: properties.title ?? "",
-        file: properties.file ?? "",
-        line: properties.line ?? 0,
-        column: properties.col ?? 0,
-        endLine: properties.endLine ?? 0,
-        endColumn: properties.endColumn ?? 0,
-      },
-    },
-  };
+  const { col, ...place } = properties;
+  return annotation(level, message, col === undefined ? place : { ...place, column: col });
 }
 
-export function maskEvent(value: string): LifecycleEventInit {
-  return { event: { case: "mask", value } };
-}
+export const maskEvent: (value: string) => LifecycleEventInit = mask;
+export const setEnvEvent: (name: string, value: string) => LifecycleEventInit = setEnv;
+export const addPathEvent: (path: string) => LifecycleEventInit = addPath;
+export const stepSummaryEvent: (markdown: string) => LifecycleEventInit = stepSummary;
 
-export function setEnvEvent(name: string, value: string): LifecycleEventInit {
-  return { event: { case: "setEnv", value: { name, value } } };
-}
-
-export function addPathEvent(path: string): LifecycleEventInit {
-  return { event: { case: "addPath", value: path } };
-}
-
-export function stepSummaryEvent(markdown: string): LifecycleEventInit {
-  return { event: { case: "stepSummary", value: markdown } };
-}
-
-/** The last event of a JobStarted/JobCompleted stream. */
 /** The final event of a lifecycle stream (the SDK's `result`). */
 export const resultEvent: (kind: ResultKind, exitCode?: number, message?: string) => LifecycleEventInit =
   result;

@@ -60,7 +60,19 @@ export {
   variableTable,
   variableValue,
 } from "../../kernel/variables.ts";
-export { type OutputEvent, output, type ResultEvent, result } from "./events.ts";
+export {
+  type AnnotationPlace,
+  addPath,
+  annotation,
+  type LifecycleActionEvent,
+  mask,
+  type OutputEvent,
+  output,
+  type ResultEvent,
+  result,
+  setEnv,
+  stepSummary,
+} from "./events.ts";
 export { mergeOutput, type TaggedChunk } from "./merge-output.ts";
 export type { PluginDescription } from "./serve.ts";
 export { stageResultFromExit } from "./stage-result.ts";

@@ -4,7 +4,7 @@
  * (docs/installing-plugins.md). Output is for people; every failure is one clear line (a corrupt lock file included).
  */
 import { rmSync } from "node:fs";
-import { dirname } from "node:path";
+import { dirname, resolve } from "node:path";
 import { DroverError } from "../../kernel/errors.ts";
 import { PluginKind } from "../../kernel/gen/drover/plugin/v1/plugin_info_pb.ts";
 import { loadConfig } from "../config/load.ts";
@@ -18,6 +18,8 @@ import { lockPath, pluginDir } from "../plugin/install/plugin-dir.ts";
 import { selectInstalled } from "../plugin/install/select.ts";
 import { syncPlugins } from "../plugin/install/sync.ts";
 import { verifyInstalled } from "../plugin/install/trust.ts";
+import { newPlugin } from "../plugin/scaffold/new-plugin.ts";
+import { testPlugin } from "../plugin/scaffold/plugin-test.ts";
 import type { Registry } from "../plugin/source/npm-registry.ts";
 import { parseSha256 } from "../plugin/source/specifier.ts";
 import { installedPluginSpec } from "../plugin/spec.ts";
@@ -44,10 +46,14 @@ export async function pluginCommand(
       return verify(rest, dir);
     case "sync":
       return sync(rest, dir, logger);
+    case "new":
+      return scaffold(rest);
+    case "test":
+      return test(rest);
     default:
       throw usageError(
         sub === undefined
-          ? "plugin needs a sub-command: install, sync, list, inspect, remove, verify"
+          ? "plugin needs a sub-command: install, sync, list, inspect, remove, verify, new, test"
           : `unknown plugin sub-command ${JSON.stringify(sub)}`,
       );
   }
@@ -99,6 +105,45 @@ async function sync(argv: string[], dir: string, logger: Logger): Promise<number
     report: (line) => process.stdout.write(`${line}\n`),
   });
   return ExitStatus.ok;
+}
+
+async function scaffold(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, { values: ["dir"] });
+  const [kind, name, extra] = args.positionals;
+  if ((kind !== "executor" && kind !== "lifecycle") || name === undefined || extra !== undefined)
+    throw usageError(
+      "plugin new takes a kind (executor or lifecycle) and a NAME: drover plugin new executor lxd",
+    );
+  const dir = resolve(args.values.get("dir") ?? name);
+  const files = await newPlugin(kind, name, dir);
+  process.stdout.write(
+    [
+      `made the ${kind} plugin ${name} in ${dir}:`,
+      ...files.map((file) => `  ${file}`),
+      "next:",
+      `  cd ${dir}`,
+      "  drover plugin test        # its tests, on drover's runtime",
+      "  drover plugin install .   # bundle and install it",
+      "",
+    ].join("\n"),
+  );
+  return ExitStatus.ok;
+}
+
+async function test(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, {});
+  const [dir = ".", extra] = args.positionals;
+  if (extra !== undefined) throw usageError("plugin test takes at most one DIR");
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  try {
+    return await testPlugin(dir, stop.signal);
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
 }
 
 async function configFrom(explicitPath: string | undefined): Promise<Config> {

@@ -23,6 +23,8 @@ export const USAGE = `usage:
   drover plugin sync [--frozen] [--config F]                         install the plugins config.toml declares with a source;
                                                                      --frozen never fetches and fails on anything missing
   drover plugin list | inspect NAME[@V] | remove NAME[@V] | verify   manage installed plugins
+  drover plugin new executor|lifecycle NAME [--dir D]                write a TypeScript plugin project that works as written
+  drover plugin test [DIR]                                           run a plugin project's tests on drover's runtime
   drover init [--force] [PATH]                                       write a commented starter config.toml
 
 global options:

@@ -2,9 +2,10 @@
 //
 //   node --test test/sdk-node/sdk.node.mjs       (test/sdk-node/node.test.ts runs this from `bun test`)
 //
-// Builds @drover/plugin-sdk into a temp "consumer project" (node_modules/@drover/plugin-sdk, its two
-// dependencies linked from this checkout), runs hello-executor.mjs from there with node, and checks
-// the launch contract over real gRPC, a job through the compiled dist/drover, and the declarations.
+// Builds @drover/plugin-sdk, packs it with `npm pack` and unpacks the tarball into a temp "consumer
+// project" (node_modules/@drover/plugin-sdk, its two dependencies linked from this checkout), runs
+// hello-executor.mjs from there with node, and checks the launch contract over real gRPC, a job
+// through the compiled dist/drover, and the declarations.
 import assert from "node:assert/strict";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import {
@@ -38,17 +39,33 @@ const NOT_RUN_DIRECTLY = "This binary is a drover plugin. It is started by drove
 let project;
 let sdk;
 
+/** What `npm pack` put in the SDK's tarball: its file list, as npm reports it. */
+let packed;
+
 before(() => {
   project = mkdtempSync(join(tmpdir(), "drover-sdk-node-"));
   const modules = join(project, "node_modules");
-  execFileSync(
-    BUN,
-    [join(ROOT, "plugins", "sdk", "build.ts"), "--outdir", join(modules, "@drover", "plugin-sdk")],
-    {
-      cwd: ROOT,
-      stdio: ["ignore", "ignore", "inherit"],
-    },
-  );
+  // Built as plugins/sdk/build.ts says to publish it, packed by the real `npm pack`, and unpacked
+  // where `npm install` would put the tarball: what is tested is what would be published.
+  const built = join(project, "built");
+  execFileSync(BUN, [join(ROOT, "plugins", "sdk", "build.ts"), "--outdir", built], {
+    cwd: ROOT,
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  const pack = execFileSync("npm", ["pack", "--json", "--pack-destination", project], {
+    cwd: built,
+    env: { ...env(), npm_config_cache: join(project, "npm-cache"), npm_config_update_notifier: "false" },
+    encoding: "utf8",
+  });
+  [packed] = JSON.parse(pack);
+  mkdirSync(join(modules, "@drover", "plugin-sdk"), { recursive: true });
+  execFileSync("tar", [
+    "-xzf",
+    join(project, packed.filename),
+    "-C",
+    join(modules, "@drover", "plugin-sdk"),
+    "--strip-components=1",
+  ]);
   // What `npm install @drover/plugin-sdk` would add beside it, linked from this checkout.
   for (const dep of ["@grpc/grpc-js", "@bufbuild/protobuf", "@types/node"]) {
     mkdirSync(dirname(join(modules, dep)), { recursive: true });
@@ -159,6 +176,27 @@ describe("@drover/plugin-sdk under Node", () => {
       /\bBun\.\w|from\s+["']bun(:|["'])/.test(readFileSync(file, "utf8")),
     );
     assert.deepEqual(offending, []);
+  });
+
+  test("npm pack ships the built package and nothing else, at drover's version", () => {
+    const rootPkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
+    assert.equal(packed.name, "@drover/plugin-sdk");
+    // The SDK speaks the protocol of the drover it is released with: one version for both.
+    assert.equal(packed.version, rootPkg.version);
+    const files = packed.files.map((f) => f.path).sort();
+    for (const file of [
+      "package.json",
+      "README.md",
+      "dist/index.js",
+      "dist/index.d.ts",
+      "dist/kernel/errors.d.ts",
+    ])
+      assert.ok(files.includes(file), `${file} is in the tarball`);
+    const unexpected = files.filter(
+      (f) => !(f === "package.json" || f === "README.md" || f.startsWith("dist/")),
+    );
+    assert.deepEqual(unexpected, []);
+    assert.ok(!files.some((f) => f.endsWith(".ts") && !f.endsWith(".d.ts")), "no TypeScript sources");
   });
 
   test("the package's exports resolve to built files", () => {

@@ -10,9 +10,7 @@
  * SDK's sources on first use.
  */
 import { join } from "node:path";
-
-/** The embedded file's name; Bun adds a content hash before the extension. */
-export const EMBEDDED_SDK_FILE = "drover-plugin-sdk.bundle";
+import { EmbeddedFile, embeddedText } from "./embedded-files.ts";
 
 /** The specifier plugins import the SDK by. */
 export const SDK_SPECIFIER = "@drover/plugin-sdk";
@@ -23,15 +21,8 @@ let cached: Promise<string> | undefined;
 
 /** The SDK module's source: the embedded copy, or one bundled from the repository's sources. */
 export function embeddedSdk(): Promise<string> {
-  cached ??= readEmbedded() ?? bundleSdk();
+  cached ??= embeddedText(EmbeddedFile.sdk) ?? bundleSdk();
   return cached;
-}
-
-function readEmbedded(): Promise<string> | undefined {
-  const [stem, extension] = EMBEDDED_SDK_FILE.split(".") as [string, string];
-  const pattern = new RegExp(`^${stem}(-[a-z0-9]+)?\\.${extension}$`);
-  const file = Bun.embeddedFiles.find((blob) => pattern.test((blob as Blob & { name: string }).name));
-  return file?.text();
 }
 
 /** Bundles plugins/sdk/index.ts with everything it imports (node: and bun: modules stay imports). */
