@@ -12,7 +12,8 @@
  *   src/              the core: src/, kernel/ and plugins/catalog.ts; never a plugin's internals.
  *
  * Tests and scripts may import anything. Bare packages are not checked, except that plugins and
- * examples must reach the protocol through the SDK (`@drover/plugin-sdk`), not the repository.
+ * examples must reach the protocol through the SDK (`@drover/plugin-sdk`), not the repository nor
+ * the protocol's own packages (@grpc/grpc-js, @bufbuild/protobuf).
  *
  *   bun scripts/check-layers.ts [ROOT]    exit 1 and one line per offending import
  *                                         (ROOT: another tree, for test/unit/check-layers.test.ts)
@@ -23,6 +24,8 @@ import { dirname, join, relative, resolve } from "node:path";
 const ROOT = resolve(process.argv[2] ?? join(import.meta.dir, ".."));
 const SDK_ENTRY = "plugins/sdk/index.ts";
 const SDK_SPECIFIER = "@drover/plugin-sdk";
+/** What the protocol is made of: a plugin reaches it through the SDK, which pins their versions. */
+const PROTOCOL_PACKAGES = ["@grpc/grpc-js", "@bufbuild/protobuf"];
 
 /** The layer a repository file belongs to. */
 function layerOf(file: string): string {
@@ -91,8 +94,7 @@ for (const top of ["kernel", "src", "plugins", "examples"]) {
       else if (specifier.startsWith(".")) target = relative(ROOT, resolve(dirname(path), specifier));
       else if (
         (from.startsWith("plugin:") || from.startsWith("example:")) &&
-        !specifier.startsWith("node:") &&
-        !specifier.startsWith(`${SDK_SPECIFIER}/`)
+        PROTOCOL_PACKAGES.some((name) => specifier === name || specifier.startsWith(`${name}/`))
       ) {
         problems.push(
           `${file}: imports ${JSON.stringify(specifier)}: a plugin uses the protocol through ${SDK_SPECIFIER}`,

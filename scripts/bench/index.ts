@@ -11,12 +11,13 @@
  *
  *   npm run bench                    all of them
  *   npm run bench -- launch stage    only those (keys: startup, job, launch, stage, custom, log,
- *                                    concurrency; or their letters: npm run bench -- f g)
+ *                                    concurrency, container; or their letters: npm run bench -- f g)
  */
 import { copyFileSync, readdirSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { concurrency } from "./concurrency.ts";
+import { containerStage } from "./container-stage.ts";
 import type { BenchContext } from "./context.ts";
 import { customOverhead } from "./custom-overhead.ts";
 import { cleanEnv, ensureDrover, formatTable, machineLine, type Row, scratch } from "./harness.ts";
@@ -47,6 +48,7 @@ const benchmarks: ReadonlyArray<{
   { id: "e", key: "custom", run: customOverhead },
   { id: "f", key: "log", run: logThroughput },
   { id: "g", key: "concurrency", run: concurrency },
+  { id: "h", key: "container", run: containerStage },
 ];
 
 async function main(): Promise<void> {

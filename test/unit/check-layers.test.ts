@@ -34,6 +34,14 @@ describe("check-layers", () => {
     expect(check(base)).toEqual({ exitCode: 0, stderr: expect.stringContaining("layers: ok") });
   });
 
+  test("a plugin may use other npm packages (the container plugin drives its CLI with execa)", () => {
+    const result = check({
+      ...base,
+      "plugins/shell/run.ts": 'import { execa } from "execa";\nimport "node:fs";\n',
+    });
+    expect(result.exitCode).toBe(0);
+  });
+
   test.each([
     ["a plugin imports the core", "plugins/shell/bad.ts", 'import { z } from "../../src/main.ts";\n'],
     [

@@ -1,0 +1,155 @@
+/**
+ * One job's containers and what they share (README.md, "What a job gets"):
+ *
+ *   a network of its own           drover-<job>-<rand>; its services join it under their aliases
+ *   the job's container            from the job's image, kept alive; every stage is `exec`ed in it
+ *   /builds                        a volume of the job's own, removed with it
+ *   /cache                         a volume per project, kept between jobs (the local cache)
+ *   /drover/scripts (read-only)    a private host directory the stage scripts are written to
+ *   /usr/local/bin/drover (ro)     the drover binary, for artifacts and caches (its helper mode)
+ *
+ * Everything but the cache volume carries the plugin's labels and is removed at Cleanup, or by the
+ * next instance when this one was killed (stale.ts).
+ */
+import { createHash } from "node:crypto";
+import { rmSync } from "node:fs";
+import type { Image } from "@drover/plugin-sdk";
+import type { ContainerCli } from "./cli.ts";
+import { jobPrefix, LABEL, labelArgs } from "./names.ts";
+import type { ServiceSpec } from "./services.ts";
+import { serviceAliases } from "./services.ts";
+import type { Settings } from "./settings.ts";
+
+export const BUILDS_DIR = "/builds";
+export const CACHE_DIR = "/cache";
+export const SCRIPTS_DIR = "/drover/scripts";
+export const HELPER_PATH = "/usr/local/bin/drover";
+
+/** Keeps the job's container up between stages, and stops at once on SIGTERM. */
+const KEEP_ALIVE = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"];
+
+export interface JobContainer {
+  jobId: string;
+  settings: Settings;
+  cli: ContainerCli;
+  image: Image;
+  services: ServiceSpec[];
+  prefix: string;
+  container: string;
+  /** undefined with `network_mode`. */
+  network: string | undefined;
+  buildsVolume: string;
+  cacheVolume: string;
+  /** The host directory mounted at SCRIPTS_DIR. */
+  scriptsDir: string;
+  /** What was created so far, for Cleanup: containers, networks, volumes. */
+  created: { containers: string[]; networks: string[]; volumes: string[] };
+}
+
+export function planJob(
+  jobId: string,
+  settings: Settings,
+  cli: ContainerCli,
+  image: Image,
+  services: readonly Image[],
+  projectPath: string,
+  scriptsDir: string,
+): JobContainer {
+  const prefix = jobPrefix(jobId);
+  return {
+    jobId,
+    settings,
+    cli,
+    image,
+    services: services.map((service, index) => ({
+      image: service,
+      index,
+      aliases: serviceAliases(service),
+      container: `${prefix}-svc-${index}`,
+    })),
+    prefix,
+    container: prefix,
+    network: settings.networkMode === undefined ? prefix : undefined,
+    buildsVolume: `${prefix}-builds`,
+    // One per project: a project's jobs share their caches, other projects' jobs do not see them.
+    cacheVolume: `drover-cache-${createHash("sha256").update(projectPath).digest("hex").slice(0, 16)}`,
+    scriptsDir,
+    created: { containers: [], networks: [], volumes: [] },
+  };
+}
+
+export async function createNetwork(job: JobContainer, owner: string): Promise<void> {
+  if (job.network === undefined) return;
+  await job.cli.run(["network", "create", ...labelArgs(owner, job.jobId), job.network]);
+  job.created.networks.push(job.network);
+}
+
+export async function createVolumes(job: JobContainer, owner: string): Promise<void> {
+  await job.cli.run(["volume", "create", ...labelArgs(owner, job.jobId), job.buildsVolume]);
+  job.created.volumes.push(job.buildsVolume);
+  if (!(await job.cli.succeeds(["volume", "inspect", job.cacheVolume]))) {
+    // Two jobs of one project may both create it: the second one's failure is no failure.
+    await job.cli
+      .run(["volume", "create", "--label", `${LABEL}.cache=1`, job.cacheVolume])
+      .catch(async (err) => {
+        if (!(await job.cli.succeeds(["volume", "inspect", job.cacheVolume]))) throw err;
+      });
+  }
+}
+
+/** Starts the job's container; it then waits for `exec`s. */
+export async function startJobContainer(job: JobContainer, owner: string): Promise<void> {
+  const s = job.settings;
+  const args = ["run", "-d", "--name", job.container, "--hostname", job.container.slice(0, 63)];
+  args.push(...labelArgs(owner, job.jobId));
+  args.push("--network", job.network ?? s.networkMode ?? "bridge");
+  args.push("-v", `${job.buildsVolume}:${BUILDS_DIR}`, "-v", `${job.cacheVolume}:${CACHE_DIR}`);
+  args.push("-v", `${job.scriptsDir}:${SCRIPTS_DIR}:ro`, "-v", `${s.helperPath}:${HELPER_PATH}:ro`);
+  for (const volume of s.volumes) args.push("-v", volume);
+  if (s.privileged) args.push("--privileged");
+  if (s.memory !== undefined) args.push("--memory", s.memory);
+  if (s.cpus !== undefined) args.push("--cpus", String(s.cpus));
+  for (const host of s.extraHosts) args.push("--add-host", host);
+  if (s.runtime !== undefined) args.push("--runtime", s.runtime);
+  const [entry, ...entryRest] = job.image.entrypoint;
+  if (entry !== undefined) args.push("--entrypoint", entry);
+  args.push(job.image.name, ...entryRest, ...KEEP_ALIVE);
+  job.created.containers.push(job.container);
+  await job.cli.run(args);
+}
+
+/** Stops what a stage left running in the job's container: TERM, then KILL after `graceMs`. */
+export async function stopStage(job: JobContainer, isDone: () => boolean, graceMs: number): Promise<void> {
+  // kill -1: every process but the container's first (its keep-alive) and the kill itself.
+  await job.cli
+    .run(["exec", job.container, "bash", "-c", "kill -TERM -1 2>/dev/null; exit 0"])
+    .catch(() => {});
+  const deadline = Date.now() + graceMs;
+  while (!isDone() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  if (!isDone())
+    await job.cli
+      .run(["exec", job.container, "bash", "-c", "kill -KILL -1 2>/dev/null; exit 0"])
+      .catch(() => {});
+}
+
+/** Removes everything the job created; returns what could not be removed. */
+export async function removeJob(job: JobContainer): Promise<string[]> {
+  const problems: string[] = [];
+  const attempt = async (args: string[]) => {
+    try {
+      await job.cli.run(args);
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
+  };
+  if (job.created.containers.length) {
+    // SIGKILL first: rm -f would wait out each container's stop timeout (a service ignoring SIGTERM).
+    await job.cli.run(["kill", ...job.created.containers]).catch(() => {});
+    await attempt(["rm", "-f", "-v", ...job.created.containers]);
+  }
+  if (job.created.networks.length) await attempt(["network", "rm", "-f", ...job.created.networks]);
+  if (job.created.volumes.length) await attempt(["volume", "rm", "-f", ...job.created.volumes]);
+  rmSync(job.scriptsDir, { recursive: true, force: true });
+  job.created = { containers: [], networks: [], volumes: [] };
+  return problems;
+}
