@@ -10,8 +10,8 @@ export interface Streaming {
   stdout: Readable;
   stderr: Readable;
   kill(): void;
-  /** How it ended; both undefined when it could not start. */
-  exited: Promise<{ exitCode: number | undefined; signal: string | undefined }>;
+  /** How it ended: an exit code, a signal, or why it could not run at all. */
+  exited: Promise<{ exitCode: number | undefined; signal: string | undefined; startError?: string }>;
 }
 
 export class CliError extends Error {
@@ -56,8 +56,11 @@ export class ContainerCli {
       stderr: subprocess.stderr,
       kill: () => subprocess.kill("SIGKILL"),
       exited: subprocess.then(
-        (r) => ({ exitCode: r.exitCode, signal: r.signal }),
-        () => ({ exitCode: undefined, signal: undefined }),
+        (r) =>
+          r.exitCode === undefined && r.signal === undefined
+            ? { exitCode: undefined, signal: undefined, startError: r.shortMessage ?? "it did not start" }
+            : { exitCode: r.exitCode, signal: r.signal },
+        (err: Error) => ({ exitCode: undefined, signal: undefined, startError: err.message }),
       ),
     };
   }

@@ -45,6 +45,12 @@ const STAGE_GRACE_MS = 5_000;
 interface Job extends JobContainer {
   variables: Map<string, string>;
   logs: ServiceLogs;
+  /** Stages started, for each stage's DROVER_STAGE mark. */
+  stages: number;
+  /** A cancelled stage being stopped: the next Run waits for it. */
+  stopping: Promise<void> | undefined;
+  /** Prepare while it runs: Cleanup waits for it, so that nothing it starts is missed. */
+  preparing: Promise<void> | undefined;
 }
 
 export function containerExecutor(): ExecutorPlugin {
@@ -87,6 +93,13 @@ export function containerExecutor(): ExecutorPlugin {
           (context?.variables ?? []).filter((v) => !v.file).map((v) => [v.key, v.value]),
         );
         const projectPath = variables.get("CI_PROJECT_PATH") ?? "";
+        if (context?.services.length && settings.networkMode !== undefined) {
+          yield configureFailed(
+            ResultKind.CONFIGURATION_ERROR,
+            `the job has services, which need a network of the job's own; network_mode ${JSON.stringify(settings.networkMode)} gives none`,
+          );
+          return;
+        }
         const job: Job = {
           ...planJob(
             jobId,
@@ -99,14 +112,10 @@ export function containerExecutor(): ExecutorPlugin {
           ),
           variables,
           logs: new ServiceLogs(cli, variables.get("CI_DEBUG_SERVICES") === "true"),
+          stages: 0,
+          stopping: undefined,
+          preparing: undefined,
         };
-        if (job.services.length && job.network === undefined) {
-          yield configureFailed(
-            ResultKind.CONFIGURATION_ERROR,
-            `the job has services, which need a network of the job's own; network_mode ${JSON.stringify(settings.networkMode)} gives none`,
-          );
-          return;
-        }
         jobs.set(jobId, job);
         yield {
           event: {
@@ -141,6 +150,10 @@ export function containerExecutor(): ExecutorPlugin {
         const flush = function* (): Generator<StageEventInit> {
           if (lines.length) yield output("stdout", lines.splice(0).join(""));
         };
+        let prepared: () => void = () => {};
+        job.preparing = new Promise((resolve) => {
+          prepared = resolve;
+        });
         try {
           yield output("stdout", `Using ${job.settings.cli} with image ${job.image.name} ...\n`);
           await ensureImage(job.cli, job.image.name, pullPolicies(job.image.pullPolicy, job.settings), say);
@@ -156,9 +169,8 @@ export function containerExecutor(): ExecutorPlugin {
               say,
             );
             job.created.containers.push(service.container);
-            await job.cli.run(
-              serviceRunArgs(service, job.network!, labelArgs(owner, job.jobId), job.variables),
-            );
+            const envFile = writeServiceEnv(job, service);
+            await job.cli.run(serviceRunArgs(service, job.network!, labelArgs(owner, job.jobId), envFile));
             job.logs.follow(service);
             yield* flush();
           }
@@ -175,6 +187,9 @@ export function containerExecutor(): ExecutorPlugin {
             0,
             (err as Error).message,
           );
+        } finally {
+          job.preparing = undefined;
+          prepared();
         }
       },
 
@@ -184,10 +199,15 @@ export function containerExecutor(): ExecutorPlugin {
           yield result(ResultKind.SYSTEM_FAILURE, 0, `${request.stage}: the job was not configured`);
           return;
         }
+        // A cancelled stage's processes are stopped before the next stage starts (after_script).
+        await job.stopping;
         const file = `${request.stage.replace(/[^\w.-]/g, "_")}.sh`;
         writeFileSync(join(job.scriptsDir, file), request.script, { mode: 0o644 });
+        const mark = `${job.prefix}-${++job.stages}`;
         const stage = job.cli.stream([
           "exec",
+          "-e",
+          `DROVER_STAGE=${mark}`,
           job.container,
           "bash",
           "--noprofile",
@@ -199,7 +219,9 @@ export function containerExecutor(): ExecutorPlugin {
           done = true;
           return exit;
         });
-        const onAbort = () => void stopStage(job, () => done, STAGE_GRACE_MS);
+        const onAbort = () => {
+          job.stopping = stopStage(job, mark, () => done, STAGE_GRACE_MS);
+        };
         ctx.signal.addEventListener("abort", onAbort, { once: true });
         try {
           yield* job.logs.drain();
@@ -209,19 +231,28 @@ export function containerExecutor(): ExecutorPlugin {
           }
           const exit = await finished;
           yield* job.logs.drain();
-          yield stageResult(exit.exitCode, exit.signal, ctx.signal.aborted);
+          yield exit.startError !== undefined
+            ? result(
+                ResultKind.SYSTEM_FAILURE,
+                0,
+                `${job.settings.cli} exec could not run: ${exit.startError}`,
+              )
+            : stageResult(exit.exitCode, exit.signal, ctx.signal.aborted);
         } finally {
           ctx.signal.removeEventListener("abort", onAbort);
           if (!done) {
-            await stopStage(job, () => done, STAGE_GRACE_MS);
+            job.stopping ??= stopStage(job, mark, () => done, STAGE_GRACE_MS);
+            await job.stopping;
             await finished;
           }
+          job.stopping = undefined;
         }
       },
 
       async *cleanup(request) {
         const job = jobs.get(request.jobId);
         if (job) {
+          await job.preparing;
           const problems = await forget(job);
           for (const problem of problems) yield output("stderr", `WARNING: cleanup: ${problem}\n`);
         }
@@ -233,6 +264,30 @@ export function containerExecutor(): ExecutorPlugin {
       await Promise.all([...jobs.values()].map((job) => forget(job)));
     },
   };
+}
+
+/**
+ * The variables a service gets (the job's, then its own), in a file in the job's private directory:
+ * on the CLI's command line they would be readable by every user of the host (`ps`), masked ones
+ * included. A value with a line break cannot be written in an env file and is left out, with a
+ * warning that names the variable only.
+ */
+function writeServiceEnv(job: Job, service: Job["services"][number]): string {
+  const vars = new Map(job.variables);
+  for (const v of service.image.variables) if (!v.file) vars.set(v.key, v.value);
+  const lines: string[] = [];
+  for (const [key, value] of vars) {
+    if (/[\r\n]/.test(value) || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) {
+      job.logs.note(
+        `variable ${key} is not given to service ${service.image.name}: an env file cannot hold it`,
+      );
+      continue;
+    }
+    lines.push(`${key}=${value}`);
+  }
+  const file = join(job.scriptsDir, `service-${service.index}.env`);
+  writeFileSync(file, `${lines.join("\n")}\n`, { mode: 0o600 });
+  return file;
 }
 
 /** GitLab's health check of one service: its ports from the job's container, a warning when silent. */

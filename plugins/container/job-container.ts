@@ -118,18 +118,32 @@ export async function startJobContainer(job: JobContainer, owner: string): Promi
   await job.cli.run(args);
 }
 
-/** Stops what a stage left running in the job's container: TERM, then KILL after `graceMs`. */
-export async function stopStage(job: JobContainer, isDone: () => boolean, graceMs: number): Promise<void> {
-  // kill -1: every process but the container's first (its keep-alive) and the kill itself.
-  await job.cli
-    .run(["exec", job.container, "bash", "-c", "kill -TERM -1 2>/dev/null; exit 0"])
-    .catch(() => {});
+/**
+ * Signals the processes of one stage in the job's container: those whose environment holds
+ * `DROVER_STAGE=<mark>` (the `exec` sets it; children inherit it). Nothing else in the container is
+ * touched: not its first process (an init such as tini, or the keep-alive), not a later stage.
+ */
+function signalStage(job: JobContainer, mark: string, signal: "TERM" | "KILL"): Promise<void> {
+  const script =
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the shell's own ${...}
+    'for e in /proc/[0-9]*/environ; do tr "\\0" "\\n" <"$e" 2>/dev/null | grep -qxF "DROVER_STAGE=$1" || continue; p=${e#/proc/}; kill -"$2" "${p%/environ}" 2>/dev/null; done; exit 0';
+  return job.cli.run(["exec", job.container, "bash", "-c", script, "stop-stage", mark, signal]).then(
+    () => {},
+    () => {},
+  );
+}
+
+/** Stops a stage: SIGTERM to its processes, SIGKILL after `graceMs` if it has not ended. */
+export async function stopStage(
+  job: JobContainer,
+  mark: string,
+  isDone: () => boolean,
+  graceMs: number,
+): Promise<void> {
+  await signalStage(job, mark, "TERM");
   const deadline = Date.now() + graceMs;
   while (!isDone() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-  if (!isDone())
-    await job.cli
-      .run(["exec", job.container, "bash", "-c", "kill -KILL -1 2>/dev/null; exit 0"])
-      .catch(() => {});
+  if (!isDone()) await signalStage(job, mark, "KILL");
 }
 
 /** Removes everything the job created; returns what could not be removed. */
@@ -147,7 +161,7 @@ export async function removeJob(job: JobContainer): Promise<string[]> {
     await job.cli.run(["kill", ...job.created.containers]).catch(() => {});
     await attempt(["rm", "-f", "-v", ...job.created.containers]);
   }
-  if (job.created.networks.length) await attempt(["network", "rm", "-f", ...job.created.networks]);
+  if (job.created.networks.length) await attempt(["network", "rm", ...job.created.networks]);
   if (job.created.volumes.length) await attempt(["volume", "rm", "-f", ...job.created.volumes]);
   rmSync(job.scriptsDir, { recursive: true, force: true });
   job.created = { containers: [], networks: [], volumes: [] };

@@ -4,24 +4,54 @@
  * label=io.drover.container`).
  */
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 
 /** On every container, network and volume the plugin creates. */
 export const LABEL = "io.drover.container";
-/** The plugin process that created it: `<pid>:<start time in clock ticks since boot>`. */
+/**
+ * The plugin process that created it: `<machine id>/<boot id>/<pid namespace>/<pid>/<start time>`.
+ * A pid alone could be another process's after a restart, or another machine's (two drovers on one
+ * Docker daemon), or another container's (pid namespaces).
+ */
 export const OWNER_LABEL = "io.drover.container.owner";
 export const JOB_LABEL = "io.drover.container.job";
 
-/** This process as OWNER_LABEL says it: a pid alone could be reused by another process. */
+/** This process as OWNER_LABEL says it. */
 export function ownerId(pid = process.pid): string | undefined {
   const start = startTime(pid);
-  return start === undefined ? undefined : `${pid}:${start}`;
+  return start === undefined ? undefined : [...hostIdentity(), String(pid), start].join("/");
 }
 
-/** Whether the process an owner label names is still the one running. */
-export function ownerAlive(owner: string): boolean {
-  const [pid, start] = owner.split(":");
-  return pid !== undefined && start !== undefined && startTime(Number(pid)) === start;
+/**
+ * Whether what an owner label names is certainly gone: made on this machine, in this pid namespace,
+ * by a process that is not running any more (or before this machine last booted). Anything else,
+ * another machine's or another namespace's, is left alone: it may be another drover's live job.
+ */
+export function ownerGone(owner: string): boolean {
+  const parts = owner.split("/");
+  if (parts.length !== 5) return false;
+  const [machine, boot, namespace, pid, start] = parts as [string, string, string, string, string];
+  const [myMachine, myBoot, myNamespace] = hostIdentity();
+  if (machine !== myMachine || namespace !== myNamespace || !machine) return false;
+  if (boot !== myBoot) return true;
+  return startTime(Number(pid)) !== start;
+}
+
+function hostIdentity(): [string, string, string] {
+  const read = (path: string) => {
+    try {
+      return readFileSync(path, "utf8").trim();
+    } catch {
+      return "";
+    }
+  };
+  let namespace = "";
+  try {
+    namespace = String(statSync("/proc/self/ns/pid").ino);
+  } catch {
+    // no /proc: nothing will be thought stale
+  }
+  return [read("/etc/machine-id"), read("/proc/sys/kernel/random/boot_id"), namespace];
 }
 
 function startTime(pid: number): string | undefined {

@@ -37,6 +37,11 @@ export class ServiceLogs {
     }
   }
 
+  /** A line of the plugin's own about the services, sent with their logs. */
+  note(line: string): void {
+    this.#held.push(`WARNING: ${line}\n`);
+  }
+
   /** What the services printed since the last drain, as one output event (or none). */
   *drain(): Generator<StageEventInit> {
     if (this.#dropped) {

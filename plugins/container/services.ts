@@ -20,7 +20,8 @@ export interface ServiceSpec {
 /** GitLab's aliases of a service: from its image name, then its own. */
 export function serviceAliases(image: Image): string[] {
   const withoutTag = image.name.replace(/@.*$/, "").replace(/:[^/:]*$/, "");
-  const derived = [withoutTag.replaceAll("/", "-"), withoutTag.replaceAll("/", "__")];
+  // A registry's port cannot be in a DNS name: `host:5000/db` gives `host-5000-db`.
+  const derived = [withoutTag.replace(/[/:]/g, "-"), withoutTag.replaceAll("/", "__")];
   const own = image.alias.split(/[\s,]+/).filter(Boolean);
   return [...new Set([...derived, ...own])].filter((alias) => /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(alias));
 }
@@ -46,18 +47,16 @@ export async function servicePorts(
     .sort((a, b) => a - b);
 }
 
-/** `podman run` arguments of a service container (the image and its command last). */
+/** `run` arguments of a service container (the image and its command last); its variables are in `envFile`. */
 export function serviceRunArgs(
   spec: ServiceSpec,
   network: string,
   labels: string[],
-  env: Map<string, string>,
+  envFile: string,
 ): string[] {
   const args = ["run", "-d", "--name", spec.container, "--network", network, ...labels];
   for (const alias of spec.aliases) args.push("--network-alias", alias);
-  const vars = new Map(env);
-  for (const v of spec.image.variables) vars.set(v.key, v.value);
-  for (const [key, value] of vars) args.push("-e", `${key}=${value}`);
+  args.push("--env-file", envFile);
   const [entry, ...entryRest] = spec.image.entrypoint;
   if (entry !== undefined) args.push("--entrypoint", entry);
   args.push(spec.image.name, ...entryRest, ...spec.image.command);

@@ -5,7 +5,7 @@
  * Another live drover's jobs are left alone.
  */
 import type { ContainerCli } from "./cli.ts";
-import { LABEL, OWNER_LABEL, ownerAlive } from "./names.ts";
+import { LABEL, OWNER_LABEL, ownerGone } from "./names.ts";
 
 const checked = new Map<string, Promise<void>>();
 
@@ -20,37 +20,42 @@ export function removeStaleOnce(cli: ContainerCli): Promise<void> {
 }
 
 async function removeStale(cli: ContainerCli): Promise<void> {
-  try {
-    const stale = async (kind: "container" | "network" | "volume"): Promise<string[]> => {
-      // `{{.Labels}}` is the one field every list prints, as "k=v,k=v" or "map[k:v k:v]".
-      const list =
-        kind === "container"
-          ? ["ps", "-a", "--filter", `label=${LABEL}`, "--format", "{{.ID}} {{.Labels}}"]
-          : [kind, "ls", "--filter", `label=${LABEL}`, "--format", "{{.Name}} {{.Labels}}"];
-      const owner = new RegExp(`${OWNER_LABEL.replaceAll(".", "\\.")}[=:](\\d+:\\d+)`);
-      return (await cli.run(list))
-        .split("\n")
-        .filter(Boolean)
-        .flatMap((line) => {
-          const [id] = line.split(" ");
-          const of = owner.exec(line)?.[1];
-          return id && of !== undefined && !ownerAlive(of) ? [id] : [];
-        });
-    };
-    const containers = await stale("container");
-    if (containers.length) await cli.run(["rm", "-f", "-v", ...containers]);
-    const networks = await stale("network");
-    if (networks.length) await cli.run(["network", "rm", "-f", ...networks]);
-    const volumes = await stale("volume");
-    if (volumes.length) await cli.run(["volume", "rm", "-f", ...volumes]);
-    if (containers.length + networks.length + volumes.length)
+  const stale = async (kind: "container" | "network" | "volume"): Promise<string[]> => {
+    // `{{.Labels}}` is the one field every list prints, as "k=v,k=v" or "map[k:v k:v]".
+    const list =
+      kind === "container"
+        ? ["ps", "-a", "--filter", `label=${LABEL}`, "--format", "{{.ID}} {{.Labels}}"]
+        : [kind, "ls", "--filter", `label=${LABEL}`, "--format", "{{.Name}} {{.Labels}}"];
+    const owner = new RegExp(`${OWNER_LABEL.replaceAll(".", "\\.")}[=:]([^,\\s\\]]+)`);
+    return (await cli.run(list))
+      .split("\n")
+      .filter(Boolean)
+      .flatMap((line) => {
+        const [id] = line.split(" ");
+        const of = owner.exec(line)?.[1];
+        return id && of !== undefined && ownerGone(of) ? [id] : [];
+      });
+  };
+  const removed: string[] = [];
+  // Each kind on its own: one that fails (an old docker's `network rm`) does not keep the others.
+  for (const [kind, remove] of [
+    ["container", (ids: string[]) => ["rm", "-f", "-v", ...ids]],
+    ["network", (ids: string[]) => ["network", "rm", ...ids]],
+    ["volume", (ids: string[]) => ["volume", "rm", "-f", ...ids]],
+  ] as const) {
+    try {
+      const ids = await stale(kind);
+      if (ids.length) {
+        await cli.run(remove(ids));
+        removed.push(`${ids.length} ${kind}(s)`);
+      }
+    } catch (err) {
+      // The CLI missing or failing is reported by the job that needs it; go on.
       console.error(
-        `container plugin: removed what a killed instance left: ${containers.length} container(s), ${networks.length} network(s), ${volumes.length} volume(s)`,
+        `container plugin: could not remove ${kind}s a killed instance left: ${(err as Error).message}`,
       );
-  } catch (err) {
-    // The CLI missing or failing is reported by the first job that needs it; start anyway.
-    console.error(
-      `container plugin: could not look for leftovers of a killed instance: ${(err as Error).message}`,
-    );
+    }
   }
+  if (removed.length)
+    console.error(`container plugin: removed what a killed instance left: ${removed.join(", ")}`);
 }

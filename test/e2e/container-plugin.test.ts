@@ -32,7 +32,7 @@ const TINY_DB = [
   "perl",
   "-MIO::Socket::INET",
   "-e",
-  '$|=1; $s=IO::Socket::INET->new(LocalPort=>5432,Listen=>5,ReuseAddr=>1) or die "listen: $!"; print "tiny-db ready\\n"; while ($c=$s->accept) { $l=<$c>; print $c "PONG\\n"; close $c }',
+  '$|=1; $s=IO::Socket::INET->new(LocalPort=>5432,Listen=>5,ReuseAddr=>1) or die "listen: $!"; print "tiny-db ready for $ENV{DB_NAME}\\n"; while ($c=$s->accept) { $l=<$c>; print $c "PONG\\n"; close $c }',
 ];
 
 let home: TempDir;
@@ -141,6 +141,8 @@ describe("the container executor", () => {
         { key: "GIT_STRATEGY", value: "none", public: true },
         { key: "CI_PROJECT_PATH", value: "group/db", public: true },
         { key: "CI_DEBUG_SERVICES", value: "true", public: true },
+        // Reaches the service through an env file, never the CLI's command line (which `ps` shows).
+        { key: "DB_NAME", value: "orders", public: true },
       ],
       script: [
         'exec 3<>/dev/tcp/db/5432; echo PING >&3; read -r reply <&3; echo "db says $reply"',
@@ -151,7 +153,7 @@ describe("the container executor", () => {
     const result = await run(["exec", "--config", config, file]);
     expect(result.stdout).toContain("Waiting for service localhost/drover-ci-base:bookworm on");
     expect(result.stdout).toContain("db says PONG\n");
-    expect(result.stdout).toMatch(/\[service:localhost\/drover-ci-base-db\] tiny-db ready/);
+    expect(result.stdout).toMatch(/\[service:localhost\/drover-ci-base-db\] tiny-db ready for orders/);
     expect(result.stdout).toContain("builds in /builds/group/db\n");
     expect(result.exitCode).toBe(0);
     expect(await leftovers()).toEqual([]);
@@ -191,12 +193,31 @@ describe("the container executor", () => {
     expect(running.stdout()).not.toMatch(/^never$/m);
     expect(await leftovers()).toEqual([]);
 
+    // after_script runs after the timeout, in the same container, and is not hit by the stopping
+    // of the stage before it (an init such as tini as its first process is not touched either).
     const slow = job(dir, "slow.json", {
       runner_info: { timeout: 3 },
+      steps: [
+        {
+          name: "script",
+          script: ["echo slow; sleep 300; echo never"],
+          timeout: 3,
+          when: "on_success",
+          allow_failure: false,
+        },
+        {
+          name: "after_script",
+          script: ["echo after-start; sleep 6; echo after-done"],
+          timeout: 60,
+          when: "always",
+          allow_failure: true,
+        },
+      ],
       script: ["echo slow; sleep 300; echo never"],
     });
     const timedOut = await drover(["exec", "--config", config, slow], { cwd: dir.path, env });
     expect(timedOut.stdout).toContain("slow\n");
+    expect(timedOut.stdout).toContain("after-done\n");
     expect(timedOut.stdout).not.toMatch(/^never$/m);
     expect(timedOut.exitCode).toBe(3);
     expect(await leftovers()).toEqual([]);

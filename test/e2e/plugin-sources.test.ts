@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readLock } from "../../src/plugin/install/lock.ts";
 import { lockPath } from "../../src/plugin/install/plugin-dir.ts";
@@ -146,6 +146,34 @@ describe("npm: sources", () => {
     } finally {
       writeFileSync(tarball, original);
     }
+  });
+
+  test("a downloaded plugin importing what it does not ship: refused, even when a parent directory has it", async () => {
+    using dir = tempDir();
+    const { plugins, install } = setup(dir);
+    await registry.publish(
+      NpmRegistry.packageDir(
+        packages,
+        { name: "@acme/drover-sneaky", version: "1.0.0" },
+        {
+          "drover-plugin.toml":
+            'name = "sneaky"\nversion = "1.0.0"\nkind = "lifecycle"\nprotocol_versions = [1]\nmain = "main.ts"\n',
+          "main.ts":
+            'import { serveLifecycle } from "@drover/plugin-sdk";\nimport planted from "planted";\nconsole.log(planted, serveLifecycle);\n',
+        },
+      ),
+    );
+    // What another user could leave above the plugin dir (here: beside it, in the same parent).
+    mkdirSync(join(dir.path, "node_modules", "planted"), { recursive: true });
+    dir.file("node_modules/planted/package.json", '{"name":"planted","main":"index.js"}\n');
+    dir.file("node_modules/planted/index.js", "module.exports = 'planted code';\n");
+    const installed = await install("npm:@acme/drover-sneaky@1");
+    expect(installed.stderr).toContain('"planted" is ');
+    expect(installed.stderr).toContain(
+      "outside the package; a downloaded plugin may import only what it ships",
+    );
+    expect(installed.exitCode).toBe(64);
+    expect(readLock(lockPath(plugins)).plugins).toEqual([]);
   });
 
   test("the registry down: one line naming the registry, exit 2", async () => {
@@ -318,6 +346,13 @@ describe("URL sources", () => {
     });
     const reinstalled = await run(["plugin", "install", url()]);
     expect(reinstalled.exitCode).toBe(0);
+    // config.toml pinning the same URL to another digest (a revoked build): not what is installed.
+    const repinned = hooksConfig(dir, `${url()}#sha256=${"ab".repeat(32)}`, "http://127.0.0.1:9/", "*");
+    const frozen = await run(["plugin", "sync", "--frozen", "--config", repinned]);
+    expect(frozen.stderr).toContain(`is not installed (installed: 2.1.0 from ${url()})`);
+    expect(frozen.exitCode).toBe(78);
+    const samePin = hooksConfig(dir, `${url()}#sha256=${sha256}`, "http://127.0.0.1:9/", "*");
+    expect((await run(["plugin", "sync", "--frozen", "--config", samePin])).exitCode).toBe(0);
     // The lock's pin holds: other bytes at the same URL are refused.
     files.set("/releases/env-report.tar.gz", Buffer.concat([tarball, Buffer.from("x")]));
     try {

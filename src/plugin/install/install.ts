@@ -158,8 +158,9 @@ async function fetched(
     lock,
     ...(options.sha256 === undefined ? {} : { sha256: options.sha256 }),
   });
-  const local = localSource(dir);
-  if (local.kind === "file") throw new Error("a fetched source is a directory");
+  const found = localSource(dir);
+  if (found.kind === "file") throw new Error("a fetched source is a directory");
+  const local: LocalSource = found.kind === "script" ? { ...found, confineTo: dir } : found;
   return { local, record, label: record.package ?? record.specifier };
 }
 
@@ -213,8 +214,12 @@ function stripWritePermissions(root: string): void {
   chmodSync(root, 0o755);
 }
 
+/** Removes the staging dirs of installs whose process is gone (another install may be running). */
 function removeStaleStaging(dir: string): void {
   for (const entry of readdirSync(dir)) {
-    if (entry.startsWith(".staging-")) rmSync(join(dir, entry), { recursive: true, force: true });
+    const pid = /^\.staging-(\d+)-/.exec(entry)?.[1];
+    if (pid === undefined) continue;
+    if (Number(pid) !== process.pid && existsSync(`/proc/${pid}`)) continue;
+    rmSync(join(dir, entry), { recursive: true, force: true });
   }
 }

@@ -28,7 +28,13 @@ export type LocalSource =
   /** A directory with a manifest naming its executable, copied as is. */
   | { kind: "directory"; dir: string; manifest: Manifest; executable: string }
   /** A TypeScript or JavaScript entry (a file, or a directory's manifest `main`), bundled. */
-  | { kind: "script"; entry: string; manifest: Manifest | undefined };
+  | {
+      kind: "script";
+      entry: string;
+      manifest: Manifest | undefined;
+      /** A downloaded package's directory: its imports must stay inside it (bundle-plugin.ts). */
+      confineTo?: string;
+    };
 
 /** What a script plugin's entry may be called; a file with a `#!` line is an executable instead. */
 const SCRIPT_EXTENSIONS = new Set([".ts", ".mts", ".cts", ".tsx", ".js", ".mjs", ".cjs", ".jsx"]);
@@ -86,7 +92,11 @@ export async function stage(local: LocalSource, staging: string): Promise<string
       chmodSync(join(staging, local.executable), 0o755);
       return local.executable;
     case "script":
-      writeFileSync(join(staging, BUNDLE_FILE), await bundlePlugin(local.entry), { mode: 0o644 });
+      writeFileSync(
+        join(staging, BUNDLE_FILE),
+        await bundlePlugin(local.entry, local.confineTo === undefined ? {} : { confineTo: local.confineTo }),
+        { mode: 0o644 },
+      );
       return BUNDLE_FILE;
   }
 }

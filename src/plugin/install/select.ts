@@ -6,6 +6,7 @@
  */
 import semver from "semver";
 import { DroverError } from "../../../kernel/errors.ts";
+import { formatIntegrity, sha256HexIntegrity } from "../source/integrity.ts";
 import { parseSpecifier, type SourceSpecifier, specifierKey } from "../source/specifier.ts";
 import type { InstalledPlugin, LockFile } from "./lock.ts";
 
@@ -55,13 +56,19 @@ export function selectInstalled(
 }
 
 /**
- * Whether an installed plugin came from a declared source: the same path or URL; for npm, the
+ * Whether an installed plugin came from a declared source: the same path or URL (and, for a URL
+ * pinned in config.toml, the same digest); for npm, the
  * same package, in a version the declared range accepts (installed as `npm:x@^2` or `npm:x@2.3.1`,
  * 2.3.1 is what `npm:x@^2` means too; a dist-tag moves, so any version of the package is it).
  */
 function installedFrom(plugin: InstalledPlugin, declared: SourceSpecifier): boolean {
   const record = plugin.source;
   if (!record) return false;
+  if (declared.kind === "url" && declared.sha256 !== undefined) {
+    // A pin in config.toml is part of the source: a new pin is a new plugin (a revoked build).
+    const pinned = formatIntegrity(sha256HexIntegrity(declared.sha256));
+    return record.specifier === declared.url && record.integrity === pinned;
+  }
   if (declared.kind !== "npm") return record.specifier === specifierKey(declared);
   if (!record.package?.startsWith(`${declared.name}@`)) return false;
   return (

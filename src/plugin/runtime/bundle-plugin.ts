@@ -11,6 +11,9 @@
  *  - Whitespace and syntax are minified (a smaller bundle starts faster), names are not, so that a
  *    plugin's stack trace in drover's log still says which function failed.
  */
+import { realpathSync } from "node:fs";
+import { isBuiltin } from "node:module";
+import { dirname, sep } from "node:path";
 import type { BunPlugin } from "bun";
 import { DroverError } from "../../../kernel/errors.ts";
 import { embeddedSdk, SDK_SPECIFIER } from "./embedded-sdk.ts";
@@ -21,7 +24,13 @@ export const BUNDLE_FILE = "plugin.js";
 /** How many of the bundler's messages an error shows. */
 const MESSAGES_SHOWN = 5;
 
-export async function bundlePlugin(entry: string): Promise<string> {
+/**
+ * `confineTo`: a downloaded package's directory. Everything the plugin imports must be inside it
+ * (its own files, the node_modules it ships): a bundler looks for packages in every parent
+ * directory too, and what another user left in `/tmp/node_modules` must not end up in a bundle
+ * locked as the registry's package.
+ */
+export async function bundlePlugin(entry: string, options: { confineTo?: string } = {}): Promise<string> {
   const sdk = await embeddedSdk();
   const embedded: BunPlugin = {
     name: "drover-embedded-sdk",
@@ -31,6 +40,8 @@ export async function bundlePlugin(entry: string): Promise<string> {
       build.onLoad({ filter: /.*/, namespace: "drover-embedded" }, () => ({ contents: sdk, loader: "js" }));
     },
   };
+  const plugins = [embedded];
+  if (options.confineTo !== undefined) plugins.push(confined(options.confineTo));
   let result: Bun.BuildOutput;
   try {
     result = await Bun.build({
@@ -38,7 +49,7 @@ export async function bundlePlugin(entry: string): Promise<string> {
       target: "bun",
       format: "esm",
       minify: { whitespace: true, syntax: true, identifiers: true, keepNames: true },
-      plugins: [embedded],
+      plugins,
       throw: false,
     });
   } catch (err) {
@@ -50,6 +61,33 @@ export async function bundlePlugin(entry: string): Promise<string> {
     throw bundleError(entry, (errors.length ? errors : result.logs).map(describeLog));
   }
   return output.text();
+}
+
+function confined(directory: string): BunPlugin {
+  const root = realpathSync(directory);
+  return {
+    name: "drover-confined",
+    setup(build) {
+      build.onResolve({ filter: /.*/ }, (args) => {
+        if (args.path === SDK_SPECIFIER || args.path.startsWith("node:") || args.path.startsWith("bun:"))
+          return;
+        if (isBuiltin(args.path)) return;
+        let resolved: string;
+        try {
+          resolved =
+            args.kind === "entry-point-build"
+              ? args.path
+              : Bun.resolveSync(args.path, dirname(args.importer));
+        } catch {
+          return; // the bundler reports it as unresolved, naming the file and line
+        }
+        if (resolved !== root && !resolved.startsWith(`${root}${sep}`))
+          throw new Error(
+            `${args.importer}: ${JSON.stringify(args.path)} is ${resolved}, outside the package; a downloaded plugin may import only what it ships`,
+          );
+      });
+    },
+  };
 }
 
 function describeLog(log: BuildMessage | ResolveMessage): string {

@@ -15,13 +15,24 @@ export interface DownloadOptions {
 }
 
 export async function download(url: string, options: DownloadOptions = {}): Promise<Uint8Array> {
+  let first: URL;
+  try {
+    first = new URL(url);
+  } catch {
+    throw new DownloadError(`${JSON.stringify(url)} is not a URL`);
+  }
+  // A registry's document may name any URL as a tarball: file:// would read this host's files.
+  if (first.protocol !== "https:" && first.protocol !== "http:")
+    throw new DownloadError(`${url}: only https:// and http:// are fetched`);
   const headers: Record<string, string> = { "User-Agent": "drover", ...options.headers };
-  if (options.auth && new URL(url).origin === options.auth.origin)
+  if (options.auth && first.origin === options.auth.origin)
     headers.Authorization = `Bearer ${options.auth.token}`;
+  // One bound for the whole download, redirects and body included.
+  const signal = AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS);
   let response: Response;
   try {
     // Manual redirects: the token must not follow one to another origin, nor a fetch to another scheme.
-    response = await fetchFollowing(url, headers, options);
+    response = await fetchFollowing(url, headers, options, signal);
   } catch (err) {
     if (err instanceof DownloadError) throw err;
     throw new DownloadError(`cannot download ${url}: ${describeFetchError(err)}`);
@@ -62,14 +73,11 @@ async function fetchFollowing(
   url: string,
   headers: Record<string, string>,
   options: DownloadOptions,
+  signal: AbortSignal,
 ): Promise<Response> {
   let current = url;
   for (let hop = 0; ; hop++) {
-    const response = await fetch(current, {
-      headers,
-      redirect: "manual",
-      signal: AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS),
-    });
+    const response = await fetch(current, { headers, redirect: "manual", signal });
     const location = response.headers.get("location");
     if (response.status < 300 || response.status >= 400 || location === null) return response;
     await response.body?.cancel();

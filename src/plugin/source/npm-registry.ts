@@ -50,14 +50,17 @@ export async function resolvePackage(
       ...registryOptions(registry),
       headers: { Accept: "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8" },
     });
-    packument = JSON.parse(Buffer.from(bytes).toString("utf8")) as Packument;
+    const parsed: unknown = JSON.parse(Buffer.from(bytes).toString("utf8"));
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+      throw new SyntaxError("not an object");
+    packument = parsed as Packument;
   } catch (err) {
     const message = (err as Error).message;
     if (/ answered 404\b/.test(message))
       throw new RegistryError(`the npm registry ${registry.url} has no package ${name}`);
     throw new RegistryError(
       err instanceof SyntaxError
-        ? `the npm registry ${registry.url} answered ${url} with something that is not JSON`
+        ? `the npm registry ${registry.url} answered ${url} with something that is not a package document (JSON)`
         : `cannot ask the npm registry ${registry.url} for ${name}: ${message}`,
     );
   }
