@@ -43,14 +43,15 @@ export class ContainerCli {
     return result.exitCode === 0;
   }
 
-  /** Starts `command args` with its output as streams of bytes, for a stage or a log. */
-  stream(args: readonly string[]): Streaming {
-    const subprocess = execa(this.command, args, {
-      reject: false,
-      buffer: false,
-      stdin: "ignore",
-      encoding: "buffer",
-    });
+  /**
+   * Starts `command args` with its output as streams of bytes, for a stage or a log; `input` is
+   * written to its stdin, which is then closed (without it, stdin is /dev/null).
+   */
+  stream(args: readonly string[], input?: string): Streaming {
+    const subprocess =
+      input === undefined
+        ? execa(this.command, args, { reject: false, buffer: false, stdin: "ignore", encoding: "buffer" })
+        : execa(this.command, args, { reject: false, buffer: false, input, encoding: "buffer" });
     return {
       stdout: subprocess.stdout,
       stderr: subprocess.stderr,

@@ -24,10 +24,10 @@ import {
   CACHE_DIR,
   createNetwork,
   createVolumes,
+  giveVolumesToImageUser,
   type JobContainer,
   planJob,
   removeJob,
-  SCRIPTS_DIR,
   startJobContainer,
   stopStage,
 } from "./job-container.ts";
@@ -38,6 +38,12 @@ import { parseSettings, SETTINGS_SCHEMA } from "./settings.ts";
 import { removeStaleOnce } from "./stale.ts";
 
 const NAME = "container";
+/**
+ * Runs the stage script read from stdin with bash, with stdin then at its end (as a stage's stdin
+ * always is). Exit 125 when it cannot be written: the container CLI's own code for its failures.
+ */
+const RUN_STAGE =
+  'umask 077; f=$(mktemp /tmp/drover-stage.XXXXXX) && cat >"$f" && exec 3<"$f" </dev/null && rm -f "$f" && exec bash --noprofile --norc /dev/fd/3; exit 125';
 const VERSION = "0.1.0";
 /** SIGTERM → SIGKILL for a cancelled stage's processes. */
 const STAGE_GRACE_MS = 5_000;
@@ -175,6 +181,7 @@ export function containerExecutor(): ExecutorPlugin {
             yield* flush();
           }
           await startJobContainer(job, owner);
+          await giveVolumesToImageUser(job);
           yield* flush();
           for (const service of job.services) yield* waitForService(job, service);
           yield* job.logs.drain();
@@ -201,19 +208,14 @@ export function containerExecutor(): ExecutorPlugin {
         }
         // A cancelled stage's processes are stopped before the next stage starts (after_script).
         await job.stopping;
-        const file = `${request.stage.replace(/[^\w.-]/g, "_")}.sh`;
-        writeFileSync(join(job.scriptsDir, file), request.script, { mode: 0o644 });
         const mark = `${job.prefix}-${++job.stages}`;
-        const stage = job.cli.stream([
-          "exec",
-          "-e",
-          `DROVER_STAGE=${mark}`,
-          job.container,
-          "bash",
-          "--noprofile",
-          "--norc",
-          `${SCRIPTS_DIR}/${file}`,
-        ]);
+        // The script goes in on stdin, into a private file inside the container that bash then runs
+        // (and that is gone before it starts): readable by the image's user, whoever that is, and
+        // by nobody on the host.
+        const stage = job.cli.stream(
+          ["exec", "-i", "-e", `DROVER_STAGE=${mark}`, job.container, "sh", "-c", RUN_STAGE, "run-stage"],
+          request.script,
+        );
         let done = false;
         const finished = stage.exited.then((exit) => {
           done = true;

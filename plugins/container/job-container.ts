@@ -5,7 +5,7 @@
  *   the job's container            from the job's image, kept alive; every stage is `exec`ed in it
  *   /builds                        a volume of the job's own, removed with it
  *   /cache                         a volume per project, kept between jobs (the local cache)
- *   /drover/scripts (read-only)    a private host directory the stage scripts are written to
+ *   the stage scripts              given on stdin, written to a private file in the container
  *   /usr/local/bin/drover (ro)     the drover binary, for artifacts and caches (its helper mode)
  *
  * Everything but the cache volume carries the plugin's labels and is removed at Cleanup, or by the
@@ -22,7 +22,6 @@ import type { Settings } from "./settings.ts";
 
 export const BUILDS_DIR = "/builds";
 export const CACHE_DIR = "/cache";
-export const SCRIPTS_DIR = "/drover/scripts";
 export const HELPER_PATH = "/usr/local/bin/drover";
 
 /** Keeps the job's container up between stages, and stops at once on SIGTERM. */
@@ -40,7 +39,7 @@ export interface JobContainer {
   network: string | undefined;
   buildsVolume: string;
   cacheVolume: string;
-  /** The host directory mounted at SCRIPTS_DIR. */
+  /** A private host directory (0700) for what the CLI reads: services' env files. */
   scriptsDir: string;
   /** What was created so far, for Cleanup: containers, networks, volumes. */
   created: { containers: string[]; networks: string[]; volumes: string[] };
@@ -104,7 +103,7 @@ export async function startJobContainer(job: JobContainer, owner: string): Promi
   args.push(...labelArgs(owner, job.jobId));
   args.push("--network", job.network ?? s.networkMode ?? "bridge");
   args.push("-v", `${job.buildsVolume}:${BUILDS_DIR}`, "-v", `${job.cacheVolume}:${CACHE_DIR}`);
-  args.push("-v", `${job.scriptsDir}:${SCRIPTS_DIR}:ro`, "-v", `${s.helperPath}:${HELPER_PATH}:ro`);
+  args.push("-v", `${s.helperPath}:${HELPER_PATH}:ro`);
   for (const volume of s.volumes) args.push("-v", volume);
   if (s.privileged) args.push("--privileged");
   if (s.memory !== undefined) args.push("--memory", s.memory);
@@ -116,6 +115,17 @@ export async function startJobContainer(job: JobContainer, owner: string): Promi
   args.push(job.image.name, ...entryRest, ...KEEP_ALIVE);
   job.created.containers.push(job.container);
   await job.cli.run(args);
+}
+
+/**
+ * The volumes are created owned by root: an image whose user is not root gets /builds and /cache
+ * as its own (GitLab's docker executor makes them writable for all with umask 0000 instead).
+ */
+export async function giveVolumesToImageUser(job: JobContainer): Promise<void> {
+  const user = await job.cli.run(["inspect", "--format", "{{.Config.User}}", job.container]);
+  if (user === "" || user === "root" || user === "0" || user === "0:0") return;
+  const ids = await job.cli.run(["exec", job.container, "sh", "-c", 'echo "$(id -u):$(id -g)"']);
+  await job.cli.run(["exec", "-u", "0", job.container, "chown", ids, BUILDS_DIR, CACHE_DIR]);
 }
 
 /**

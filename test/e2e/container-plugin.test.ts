@@ -26,6 +26,7 @@ import {
 } from "../harness.ts";
 
 const IMAGE = "localhost/drover-ci-base:bookworm";
+const NONROOT = "localhost/drover-ci-nonroot:test";
 
 /** A TCP "database" in the base image: answers PONG to every line (perl-base is in minbase). */
 const TINY_DB = [
@@ -83,6 +84,17 @@ beforeAll(async () => {
     throw new Error(
       `the container tests need podman and the image ${IMAGE}: .ci/run installs podman and builds it (scripts/base-image.sh)`,
     );
+  // An image whose user is not root, as many are (bitnami/*, node's `USER node`): the base image
+  // committed with USER 1001. Made here, from the base image, not installed.
+  if (
+    (await runProcess(["podman", "image", "exists", NONROOT], { cwd: "/", env: cleanEnv("/tmp") }))
+      .exitCode !== 0
+  ) {
+    const made = `drover-nonroot-${process.pid}`;
+    await podman(["create", "--name", made, IMAGE, "true"]);
+    await podman(["commit", "-q", "--change", "USER 1001", made, NONROOT]);
+    await podman(["rm", made]);
+  }
   home = tempDir("drover-container-");
   plugins = join(home.path, "plugins");
   const installed = await drover(["plugin", "install", join(ROOT, "plugins", "container")], {
@@ -391,6 +403,40 @@ describe("the container executor", () => {
     expect(await daemon.exited).toBe(0);
     expect(await leftovers()).toEqual([]);
   }, 120_000);
+
+  test("an image whose user is not root: its stages run as that user, with /builds and /cache its own", async () => {
+    using dir = tempDir();
+    const { run, config } = setup(dir);
+    const nonroot = (id: number, script: string[]) =>
+      job(dir, `nonroot-${id}.json`, {
+        id,
+        image: { name: NONROOT, pull_policy: ["never"] },
+        variables: [
+          { key: "GIT_STRATEGY", value: "none", public: true },
+          { key: "CI_PROJECT_PATH", value: "group/nonroot", public: true },
+        ],
+        cache: [{ key: "deps", paths: ["vendor/"], policy: "pull-push", when: "on_success" }],
+        script,
+      });
+    const first = await run([
+      "exec",
+      "--config",
+      config,
+      nonroot(5401, [
+        'echo "uid $(id -u)"',
+        "mkdir -p vendor",
+        "echo mine > vendor/f.txt",
+        "read -r x || echo stdin-empty",
+      ]),
+    ]);
+    expect(first.stdout).toContain("uid 1001\n");
+    expect(first.stdout).toContain("stdin-empty\n");
+    expect(first.stdout).toContain("Created cache");
+    expect(first.exitCode).toBe(0);
+    const second = await run(["exec", "--config", config, nonroot(5402, ["cat vendor/f.txt"])]);
+    expect(second.stdout).toContain("mine\n");
+    expect(second.exitCode).toBe(0);
+  }, 60_000);
 
   test("a job looking for drover's sockets, its plugin dirs or the container CLI's socket finds none", async () => {
     using dir = tempDir();
