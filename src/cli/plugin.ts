@@ -12,6 +12,7 @@ import type { Config } from "../config/model.ts";
 import { ExitStatus } from "../exit-status.ts";
 import { createLogger, type Logger } from "../log/logger.ts";
 import { PluginHost } from "../plugin/host.ts";
+import { withPluginDirLock } from "../plugin/install/dir-lock.ts";
 import { installPlugin } from "../plugin/install/install.ts";
 import { integrityOf, readLock, writeLock } from "../plugin/install/lock.ts";
 import { lockPath, pluginDir } from "../plugin/install/plugin-dir.ts";
@@ -243,9 +244,13 @@ async function inspect(argv: string[], dir: string, logger: Logger): Promise<num
   return ExitStatus.ok;
 }
 
-function remove(argv: string[], dir: string): number {
+async function remove(argv: string[], dir: string): Promise<number> {
   const ref = parseRef(argv[0], "remove");
   if (argv.length > 1) throw usageError("plugin remove takes one NAME[@VERSION]");
+  return withPluginDirLock(dir, async () => removeUnlocked(ref, dir));
+}
+
+function removeUnlocked(ref: { name: string; version?: string }, dir: string): number {
   const path = lockPath(dir);
   const lock = readLock(path);
   const doomed = lock.plugins.filter(

@@ -3,7 +3,7 @@
  * (docs/installing-plugins.md), with the compiled binary and a private DROVER_PLUGIN_DIR per test.
  */
 import { describe, expect, test } from "bun:test";
-import { appendFileSync, chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { appendFileSync, chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cleanEnv, drover, ensureBuilt, FIXTURES, type TempDir, tempDir, tsExecutable } from "../harness.ts";
 
@@ -122,6 +122,22 @@ describe("drover plugin", () => {
     expect(job.stdout).not.toContain("versioned plugin 1.0.0 preparing");
     expect(job.stdout).not.toContain("never\n");
     expect(job.exitCode).toBe(2);
+  });
+
+  test("installs at the same time into one plugin dir: one after the other, every entry kept; a killed holder's lock is taken over", async () => {
+    using dir = tempDir();
+    const { plugins, run } = setup(dir);
+    // What a `plugin install` killed while it held the dir leaves: a lock naming a dead process.
+    mkdirSync(plugins, { recursive: true });
+    writeFileSync(join(plugins, ".install-lock"), "999999999\n");
+    const installs = ["1.0.0", "1.1.0", "1.2.0", "2.0.0"].map((version) =>
+      run(["plugin", "install", tsExecutable(dir, `p-${version}`, VERSIONED, [version]), "--name", "many"]),
+    );
+    for (const installed of await Promise.all(installs)) expect(installed.exitCode).toBe(0);
+    const list = await run(["plugin", "list"]);
+    for (const version of ["1.0.0", "1.1.0", "1.2.0", "2.0.0"])
+      expect(list.stdout).toContain(`many  ${version}`);
+    expect(existsSync(join(plugins, ".install-lock"))).toBe(false);
   });
 
   test("a world-writable plugin is refused", async () => {

@@ -21,6 +21,7 @@ import type { Registry } from "../source/npm-registry.ts";
 import { parseSpecifier, type SourceSpecifier, SpecifierError } from "../source/specifier.ts";
 import { type PluginRuntime, pluginSpec } from "../spec.ts";
 import { digestTree, sha256File } from "./digest.ts";
+import { withPluginDirLock } from "./dir-lock.ts";
 import { type LocalSource, localSource, stage } from "./local-source.ts";
 import { type InstalledPlugin, type LockFile, readLock, type SourceRecord, writeLock } from "./lock.ts";
 import { isValidPluginName, type Manifest } from "./manifest.ts";
@@ -41,7 +42,11 @@ export interface InstallOptions {
   handshakeTimeoutMs: number;
 }
 
-export async function installPlugin(options: InstallOptions): Promise<InstalledPlugin> {
+export function installPlugin(options: InstallOptions): Promise<InstalledPlugin> {
+  return withPluginDirLock(options.pluginDir, () => install(options));
+}
+
+async function install(options: InstallOptions): Promise<InstalledPlugin> {
   const specifier = parseSource(options.source);
   if (options.name !== undefined && !isValidPluginName(options.name)) {
     throw new DroverError(
