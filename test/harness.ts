@@ -268,6 +268,35 @@ export function tsExecutable(dir: TempDir, name: string, script: string, args: s
   return dir.file(name, `#!/bin/sh\nexec ${quoted} "$@"\n`, 0o755);
 }
 
+/**
+ * The steps of a job to cancel: a script that marks its processes (STAGE_MARK=`markValue`),
+ * leaves a background child in its group, prints "started" and sleeps; and an after_script that
+ * waits (bounded) until no process carries the mark, then prints `stage gone: <CI_JOB_STATUS>` or
+ * `stage left`. Run while drover and the plugin still run, it shows whether the plugin stopped the
+ * whole stage.
+ */
+export function cancelledStageSteps(markValue: string): Record<string, unknown>[] {
+  const gone = `gone() { ! grep -qsz '^STAGE_MARK=${markValue}$' /proc/[0-9]*/environ; }`;
+  return [
+    {
+      name: "script",
+      script: [`export STAGE_MARK=${markValue}`, "sleep 300 &", "echo started", "sleep 300"],
+      timeout: 3600,
+      when: "on_success",
+    },
+    {
+      name: "after_script",
+      script: [
+        gone,
+        "for i in $(seq 500); do gone && break; sleep 0.01; done",
+        'if gone; then echo "stage gone: $CI_JOB_STATUS"; else echo "stage left"; fi',
+      ],
+      timeout: 3600,
+      when: "always",
+    },
+  ];
+}
+
 /** A GitLab job payload with the given script lines (and overrides). */
 export function jobJson(overrides: Record<string, unknown> & { script?: string[] } = {}): string {
   const { script = ["echo hello"], ...rest } = overrides;

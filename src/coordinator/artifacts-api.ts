@@ -17,6 +17,7 @@ import { createWriteStream } from "node:fs";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
+import { redirectTarget } from "../net/redirect-target.ts";
 import { newRequestId } from "./http.ts";
 
 export type UploadState =
@@ -160,26 +161,6 @@ export async function downloadArtifacts(options: DownloadOptions): Promise<Downl
     default:
       return { kind: "failed", status, message: await responseMessage(response) };
   }
-}
-
-/**
- * Where a redirect from `from` leads, or why it is not followed: only to http or https (Bun's
- * fetch would read a `file://` URL from the disk: another project's cache), and never from https
- * down to http, where the archive and a job token would cross the network in the clear.
- */
-export function redirectTarget(location: string | null, from: URL): URL | string {
-  if (!location) return "a redirect without a Location";
-  let target: URL;
-  try {
-    target = new URL(location, from);
-  } catch {
-    return `a redirect to ${JSON.stringify(location.slice(0, 200))}, which is not a URL`;
-  }
-  if (target.protocol !== "http:" && target.protocol !== "https:")
-    return `a redirect to a ${target.protocol} URL, which drover does not follow`;
-  if (from.protocol === "https:" && target.protocol === "http:")
-    return `a redirect from https down to http (${target.origin}), which drover does not follow`;
-  return target;
 }
 
 /** `<url>/api/v4/<path>`, whatever slashes `url` ends with. */

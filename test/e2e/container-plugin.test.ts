@@ -134,6 +134,31 @@ function job(dir: TempDir, name: string, overrides: Record<string, unknown> & { 
   return dir.file(name, jobJson(overrides));
 }
 
+/** A job of `project` without a repository (GIT_STRATEGY none). */
+function projectVariables(project: string) {
+  return [
+    { key: "GIT_STRATEGY", value: "none", public: true },
+    { key: "CI_PROJECT_PATH", value: project, public: true },
+  ];
+}
+
+/** A job of `project` whose `vendor/` is cached under the key "deps". */
+function cachedJob(
+  dir: TempDir,
+  id: number,
+  project: string,
+  script: string[],
+  extra: Record<string, unknown> = {},
+) {
+  return job(dir, `cache-${id}.json`, {
+    id,
+    variables: projectVariables(project),
+    cache: [{ key: "deps", paths: ["vendor/"], policy: "pull-push", when: "on_success" }],
+    script,
+    ...extra,
+  });
+}
+
 describe("the container executor", () => {
   test("image: and a services: database reached by its alias; its logs with CI_DEBUG_SERVICES; all removed", async () => {
     using dir = tempDir();
@@ -150,8 +175,7 @@ describe("the container executor", () => {
         },
       ],
       variables: [
-        { key: "GIT_STRATEGY", value: "none", public: true },
-        { key: "CI_PROJECT_PATH", value: "group/db", public: true },
+        ...projectVariables("group/db"),
         { key: "CI_DEBUG_SERVICES", value: "true", public: true },
         // Reaches the service through an env file, never the CLI's command line (which `ps` shows).
         { key: "DB_NAME", value: "orders", public: true },
@@ -282,10 +306,7 @@ describe("the container executor", () => {
     const files = Array.from({ length: 8 }, (_, i) =>
       job(dir, `job-${i}.json`, {
         id: 5200 + i,
-        variables: [
-          { key: "GIT_STRATEGY", value: "none", public: true },
-          { key: "CI_PROJECT_PATH", value: `group/p${i}`, public: true },
-        ],
+        variables: projectVariables(`group/p${i}`),
         script: [
           `echo secret-${i} > /builds/mine-${i}.txt`,
           "sleep 2",
@@ -311,16 +332,7 @@ describe("the container executor", () => {
   test("the local cache inside the container: saved by one job, restored by the next of the project", async () => {
     using dir = tempDir();
     const { run, config } = setup(dir);
-    const cached = (id: number, script: string[]) =>
-      job(dir, `cache-${id}.json`, {
-        id,
-        variables: [
-          { key: "GIT_STRATEGY", value: "none", public: true },
-          { key: "CI_PROJECT_PATH", value: "group/cached", public: true },
-        ],
-        cache: [{ key: "deps", paths: ["vendor/"], policy: "pull-push", when: "on_success" }],
-        script,
-      });
+    const cached = (id: number, script: string[]) => cachedJob(dir, id, "group/cached", script);
     const first = await run([
       "exec",
       "--config",
@@ -408,16 +420,7 @@ describe("the container executor", () => {
     using dir = tempDir();
     const { run, config } = setup(dir);
     const nonroot = (id: number, script: string[]) =>
-      job(dir, `nonroot-${id}.json`, {
-        id,
-        image: { name: NONROOT, pull_policy: ["never"] },
-        variables: [
-          { key: "GIT_STRATEGY", value: "none", public: true },
-          { key: "CI_PROJECT_PATH", value: "group/nonroot", public: true },
-        ],
-        cache: [{ key: "deps", paths: ["vendor/"], policy: "pull-push", when: "on_success" }],
-        script,
-      });
+      cachedJob(dir, id, "group/nonroot", script, { image: { name: NONROOT, pull_policy: ["never"] } });
     const first = await run([
       "exec",
       "--config",

@@ -24,6 +24,7 @@ import {
 import { join } from "node:path";
 import { docSection, titledBlocks } from "../doc-blocks.ts";
 import {
+  cancelledStageSteps,
   cleanEnv,
   drover,
   ensureBuilt,
@@ -284,29 +285,8 @@ describe("docs/plugins.md's Go plugin", () => {
 
   test("Ctrl-C: the plugin stops the stage's process group, its warning keeps its level, after_script runs; exit 3", async () => {
     using w = world();
-    // after_script waits (bounded) until no process of the stage (STAGE_MARK) is left, while
-    // drover and the plugin still run: it is the plugin that stopped the stage.
-    const gone = `gone() { ! grep -qsz '^STAGE_MARK=${w.mark.value}$' /proc/[0-9]*/environ; }`;
-    const job = w.job("cancelled", {
-      steps: [
-        {
-          name: "script",
-          script: [`export STAGE_MARK=${w.mark.value}`, ...STARTED_THEN_SLEEP],
-          timeout: 3600,
-          when: "on_success",
-        },
-        {
-          name: "after_script",
-          script: [
-            gone,
-            "for i in $(seq 500); do gone && break; sleep 0.01; done",
-            'if gone; then echo "stage gone: $CI_JOB_STATUS"; else echo "stage left"; fi',
-          ],
-          timeout: 3600,
-          when: "always",
-        },
-      ],
-    });
+    // after_script sees whether the plugin stopped the whole stage (cancelledStageSteps).
+    const job = w.job("cancelled", { steps: cancelledStageSteps(w.mark.value) });
     await using run = startDrover(["exec", "--config", pluginConfig(w), job], {
       cwd: w.dir.path,
       env: w.env(),

@@ -25,9 +25,9 @@ import { listFiles } from "../../src/archive/file-list.ts";
 import { gzipMember } from "../../src/archive/gzip-members.ts";
 import { createZip } from "../../src/archive/zip-create.ts";
 import { extractZip } from "../../src/archive/zip-extract.ts";
-import { redirectTarget } from "../../src/coordinator/artifacts-api.ts";
 import { artifactFileName } from "../../src/helper/artifacts-uploader.ts";
 import { sanitizeCacheKey } from "../../src/job/script/cache.ts";
+import { redirectTarget } from "../../src/net/redirect-target.ts";
 import { tempDir } from "../harness.ts";
 
 function tree(root: string, files: Record<string, string>): void {

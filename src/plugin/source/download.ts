@@ -3,6 +3,8 @@
  * only, redirects followed (at most MAX_REDIRECTS, never to another scheme), at most MAX_BYTES,
  * within DOWNLOAD_TIMEOUT_MS. Every failure is one line naming the URL.
  */
+import { redirectTarget } from "../../net/redirect-target.ts";
+
 export const MAX_BYTES = 256 * 1024 * 1024;
 export const DOWNLOAD_TIMEOUT_MS = 120_000;
 
@@ -82,11 +84,8 @@ async function fetchFollowing(
     if (response.status < 300 || response.status >= 400 || location === null) return response;
     await response.body?.cancel();
     if (hop >= MAX_REDIRECTS) throw new DownloadError(`${url}: more than ${MAX_REDIRECTS} redirects`);
-    const next = new URL(location, current);
-    if (next.protocol !== "https:" && next.protocol !== "http:")
-      throw new DownloadError(`${url} redirects to ${next.href}: only https:// and http:// are fetched`);
-    if (new URL(current).protocol === "https:" && next.protocol === "http:")
-      throw new DownloadError(`${url} redirects from https to plain http (${next.href}): refused`);
+    const next = redirectTarget(location, new URL(current));
+    if (typeof next === "string") throw new DownloadError(`${url}: ${next}`);
     if (options.auth && next.origin !== options.auth.origin) delete headers.Authorization;
     current = next.href;
   }
